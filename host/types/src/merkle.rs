@@ -1,0 +1,25 @@
+use crate::{sha3_concat, Hash};
+
+/// Binary SHA3-256 merkle root over 32-byte leaves.
+///
+/// Inner node = `sha3(0x01 ‖ left ‖ right)` (the prefix separates inner nodes from leaves); an
+/// odd last node is promoted unchanged; the root of no leaves is the zero hash; the root of one
+/// leaf is that leaf.
+pub fn merkle_root(leaves: &[Hash]) -> Hash {
+    if leaves.is_empty() {
+        return Hash::ZERO;
+    }
+    let mut level: Vec<Hash> = leaves.to_vec();
+    while level.len() > 1 {
+        let mut next = Vec::with_capacity(level.len().div_ceil(2));
+        for pair in level.chunks(2) {
+            match pair {
+                [l, r] => next.push(sha3_concat(&[&[1u8], &l.0, &r.0])),
+                [single] => next.push(*single),
+                _ => {}
+            }
+        }
+        level = next;
+    }
+    level[0]
+}

@@ -41,6 +41,12 @@ macro_rules! byte_newtype {
             }
         }
 
+        impl Default for $name {
+            fn default() -> Self {
+                Self::ZERO
+            }
+        }
+
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 write!(f, "{}({})", stringify!($name), self.to_hex())

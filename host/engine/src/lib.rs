@@ -1,0 +1,34 @@
+//! Per-channel runtime of a loopchain node.
+//!
+//! A [`Channel`] owns one chain: it admits transactions into a bounded [`Mempool`] (signature,
+//! channel, size, timestamp window and duplicate checks, see [`AdmitError`]), and a dedicated
+//! driver thread ([`Channel::spawn`]) drives the pure LFT core (`lc-lft`): when the core asks for
+//! a proposal, the driver selects transactions, executes them with the channel's [`Executor`] on
+//! top of the parent's state, builds and signs the block, feeds it back, casts its vote, and
+//! writes every committed block to storage as one synced batch.
+//!
+//! Pacing (DESIGN §10): with pending transactions, or a candidate that carries transactions, the
+//! leader proposes as soon as it holds the parent's certificate; otherwise empty blocks come every
+//! `interval` when `allow_empty_blocks` is on.
+//!
+//! Everything callers see ([`Channel::tx_status`], [`Channel::status`]) reflects committed state
+//! plus the in-flight set: a transaction is `Pending` until its block is committed.
+#![warn(missing_docs)]
+
+mod admit;
+mod channel;
+mod exec;
+mod mempool;
+
+pub use admit::AdmitError;
+pub use channel::{Channel, ChannelParams, ChannelStatus, DriverHandle, Error, TxStatus};
+pub use exec::{BlockContext, BuiltinExecutor, Executor, StateRead, TxOutcome, NO_SCORE_RUNTIME};
+pub use mempool::Mempool;
+
+/// Microseconds since the Unix epoch from the system clock (the host's only clock reading).
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}

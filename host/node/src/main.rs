@@ -1,0 +1,42 @@
+//! `loopchain`: one binary, clap subcommands (DESIGN §2).
+//!
+//! - `loopchain peer [-o FILE] [-p PORT] [-r HOST:PORT] [--set KEY=VALUE]...` runs a node.
+//! - `loopchain bench ...` is the load tool: signed transactions through the batch API into
+//!   committed blocks, reporting committed tx/s.
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod bench;
+mod keys;
+mod peer;
+
+#[derive(Debug, Parser)]
+#[command(name = "loopchain", version, about = "loopchain: a permissioned blockchain node (LFT consensus, SCOREs, channels)")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run a peer node: its channels, consensus and the REST API on PORT+1900.
+    Peer(peer::PeerArgs),
+    /// Load tool: sign transactions from dev accounts, push them through
+    /// /api/v1/transactions/batch and report committed transactions per second.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Peer(args) => peer::run(args),
+        Cmd::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loopchain: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! `loopchain peer`.
+use crate::keys;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use lc_config::{Config, Overrides};
+use lc_engine::{BuiltinExecutor, Channel, ChannelParams};
+use lc_storage::{Backend, ChannelStore, RocksDb, StorageConfig};
+use lc_types::{Address, ChannelDefinition, Member, Role};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// Flags of `loopchain peer` (the seed's names).
+#[derive(Debug, Args)]
+pub(crate) struct PeerArgs {
+    /// JSON configuration file (seed key names, e.g. PORT_PEER); overrides env and user file.
+    #[arg(short = 'o', long = "configure_file_path", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// gRPC port of this peer (PORT_PEER); REST listens on PORT + 1900; data in DEFAULT_STORAGE_PATH/PORT.
+    #[arg(short = 'p', long = "port")]
+    port: Option<u16>,
+    /// Radio station HOST:PORT (RADIO_STATION_TARGET).
+    #[arg(short = 'r', long = "radio_station_target", value_name = "HOST:PORT")]
+    radio_station_target: Option<String>,
+    /// Any configuration key, highest precedence (repeatable), e.g. --set INTERVAL_BLOCKGENERATION=0.5
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+fn load_config(args: &PeerArgs) -> Result<(Config, Vec<String>)> {
+    let mut overrides = Overrides { port: args.port, radio_station_target: args.radio_station_target.clone(), extra: vec![] };
+    for kv in &args.set {
+        overrides.extra.push(lc_config::parse_override(kv)?);
+    }
+    let user = lc_config::default_user_file();
+    let loaded = lc_config::load(&lc_config::process_env, user.as_deref(), args.config.as_deref(), &overrides)?;
+    Ok((loaded.config, loaded.warnings))
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if cfg.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn channel_params(cfg: &Config) -> ChannelParams {
+    ChannelParams {
+        interval: Duration::from_secs_f64(cfg.interval_blockgeneration),
+        allow_empty_blocks: cfg.allow_make_empty_block,
+        max_tx_count: cfg.max_tx_count_in_block,
+        max_block_bytes: cfg.max_block_kbytes.saturating_mul(1024),
+        max_tx_bytes: cfg.max_tx_bytes,
+        mempool_max: cfg.mempool_max_txs,
+        timestamp_boundary_s: cfg.timestamp_boundary_second,
+        allow_unsigned_data: cfg.allow_unsigned_data_tx,
+    }
+}
+
+/// The one-validator dev chain: this node is the only validator and the admin.
+fn dev_channel(name: &str, key: &lc_types::PublicKey) -> ChannelDefinition {
+    ChannelDefinition {
+        name: name.to_owned(),
+        members: vec![Member {
+            peer_id: Address::of(key),
+            identity_key: *key,
+            bls_key: None,
+            weight: 1,
+            group: None,
+            role: Role::Validator,
+        }],
+        admins: vec![*key],
+        score: String::new(),
+        score_params: "{}".into(),
+        consensus: "equal".into(),
+        genesis_timestamp_us: 0,
+    }
+}
+
+pub(crate) fn run(args: PeerArgs) -> Result<()> {
+    let (cfg, warnings) = load_config(&args)?;
+    init_logging(&cfg);
+    for w in &warnings {
+        warn!("{w}");
+    }
+    let data_dir = cfg.data_dir();
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let (key, generated) = keys::load_or_generate(&data_dir.join("keys").join("identity.key"))?;
+    let peer_id = Address::of(&key.public());
+    if generated {
+        info!(%peer_id, path = %data_dir.join("keys").display(), "generated a new identity key");
+    }
+    if !cfg.radio_station_target.is_empty() || !cfg.channel_manage_data_path.is_empty() {
+        warn!("RADIO_STATION_TARGET / CHANNEL_MANAGE_DATA_PATH are set, but multi-node channels are not implemented yet; running the one-validator dev chain");
+    }
+    info!(
+        channel = %cfg.loopchain_default_channel,
+        %peer_id,
+        "no radio station and no channel file: running the default channel as a one-validator dev chain (this node is its only validator and admin)"
+    );
+
+    let db: Arc<RocksDb> = Arc::new(
+        RocksDb::open(
+            &data_dir.join("db"),
+            StorageConfig {
+                block_cache_bytes: cfg.rocksdb_block_cache_mb << 20,
+                write_buffer_bytes: cfg.rocksdb_write_buffer_mb << 20,
+            },
+        )
+        .with_context(|| format!("opening the database in {}", data_dir.display()))?,
+    );
+    let backend: Arc<dyn Backend> = db.clone();
+    let def = dev_channel(&cfg.loopchain_default_channel, &key.public());
+    let store = ChannelStore::open(backend, &def.name)?;
+    let channel = Channel::open(channel_params(&cfg), store, &def, key)?;
+    let driver = channel.spawn(Box::new(BuiltinExecutor))?;
+
+    let mut channels = BTreeMap::new();
+    channels.insert(def.name.clone(), Arc::clone(&channel));
+    let state = Arc::new(lc_rest::ApiState {
+        channels,
+        default_channel: cfg.loopchain_default_channel.clone(),
+        peer_target: format!("{}:{}", cfg.peer_bind_ip, cfg.port_peer),
+        max_body_bytes: cfg.rest_max_body_bytes,
+    });
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("loopchain-io").build()?;
+    let served = rt.block_on(async {
+        if !cfg.enable_rest_service {
+            info!("REST service disabled (ENABLE_REST_SERVICE=false)");
+            return shutdown_signal().await;
+        }
+        let addr: SocketAddr = format!("{}:{}", cfg.rest_bind_ip, cfg.rest_port())
+            .parse()
+            .with_context(|| format!("REST_BIND_IP {:?} is not an IP address", cfg.rest_bind_ip))?;
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => bail!("cannot listen on {addr} for REST (PORT_PEER {} + 1900): {e}", cfg.port_peer),
+        };
+        info!(%addr, "REST API v1 listening");
+        axum::serve(listener, lc_rest::router(state))
+            .with_graceful_shutdown(async {
+                if let Err(e) = shutdown_signal().await {
+                    warn!("signal handling failed: {e}");
+                }
+            })
+            .await
+            .context("REST server")
+    });
+    info!("shutting down: stopping channel drivers");
+    let stopped = driver.stop();
+    db.flush().context("flushing the database")?;
+    rt.shutdown_timeout(Duration::from_secs(2));
+    served?;
+    stopped?;
+    info!("stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received"),
+        _ = int.recv() => info!("SIGINT received"),
+    }
+    Ok(())
+}

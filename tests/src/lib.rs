@@ -1,0 +1,235 @@
+//! Harness for whole-system tests: builds the `loopchain` binary once, runs real node processes
+//! on 127.0.0.1 with their own data directories, and talks to them over HTTP.
+#![allow(unreachable_pub, missing_docs)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Path of the `loopchain` binary, built (once per test process) with the same profile.
+pub fn binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = manifest.parent().expect("workspace root");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "lc-node", "--bin", "loopchain"])
+            .current_dir(root)
+            .status()
+            .expect("running cargo build for the loopchain binary");
+        assert!(status.success(), "cargo build of the loopchain binary failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+        let bin = target.join("debug").join("loopchain");
+        assert!(bin.exists(), "binary not found at {}", bin.display());
+        bin
+    })
+}
+
+fn port_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// A gRPC port P such that P and P+1900 are free (tests run in parallel in one process, and
+/// several test binaries may run at once: the start is spread by process id).
+pub fn free_port() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 400) as u16 * 50;
+    loop {
+        let p = base + NEXT.fetch_add(1, Ordering::SeqCst) % 2_000;
+        if port_free(p) && port_free(p + 1900) {
+            return p;
+        }
+    }
+}
+
+/// A running node process.
+#[derive(Debug)]
+pub struct Node {
+    child: Option<Child>,
+    pub port: u16,
+    pub storage: PathBuf,
+    pub log: PathBuf,
+    args: Vec<String>,
+}
+
+impl Node {
+    /// Starts `loopchain peer -p PORT` with `DEFAULT_STORAGE_PATH=storage` and `--set` overrides.
+    pub fn start(storage: &Path, port: u16, sets: &[&str]) -> Self {
+        let args: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let mut node = Self { child: None, port, storage: storage.to_path_buf(), log: storage.join(format!("node-{port}.log")), args };
+        node.spawn();
+        node
+    }
+
+    fn spawn(&mut self) {
+        std::fs::create_dir_all(&self.storage).expect("storage dir");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
+        let mut cmd = Command::new(binary());
+        cmd.arg("peer").arg("-p").arg(self.port.to_string());
+        for s in &self.args {
+            cmd.arg("--set").arg(s);
+        }
+        cmd.env("DEFAULT_STORAGE_PATH", &self.storage)
+            .env_remove("RUST_LOG")
+            .env("LOOPCHAIN_USER_CONFIG", self.storage.join("no-user-config.json"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        self.child = Some(cmd.spawn().expect("spawn loopchain"));
+        self.wait_ready();
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port + 1900)
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("node exited during start ({status}); log:\n{}", self.logs());
+            }
+            if let Ok((200, _)) = self.try_get("/api/v1/status/peer") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "node not ready after 60 s; log:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn try_get(&self, path: &str) -> Result<(u16, Value), String> {
+        let url = format!("{}{}", self.base(), path);
+        response(ureq::get(&url).timeout(Duration::from_secs(30)).call())
+    }
+
+    /// GET, returning status and JSON body.
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.try_get(path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// POST a raw body (no Content-Type unless given), returning status and JSON body.
+    pub fn post(&self, path: &str, body: &str, content_type: Option<&str>) -> (u16, Value) {
+        let url = format!("{}{}", self.base(), path);
+        let mut req = ureq::post(&url).timeout(Duration::from_secs(60));
+        if let Some(ct) = content_type {
+            req = req.set("Content-Type", ct);
+        }
+        response(req.send_string(body)).unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// `(total_tx, block_height)` from the status endpoint.
+    pub fn progress(&self) -> (u64, u64) {
+        let (_, s) = self.get("/api/v1/status/peer");
+        (s["total_tx"].as_u64().expect("total_tx"), s["block_height"].as_u64().expect("block_height"))
+    }
+
+    /// Waits until `pred(status)` holds.
+    pub fn wait_for(&self, what: &str, timeout: Duration, mut pred: impl FnMut(&Node) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !pred(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; log:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Polls `/transactions/result` until the transaction is no longer pending; returns the body.
+    pub fn wait_result(&self, tx_hash: &str) -> Value {
+        let path = format!("/api/v1/transactions/result?hash={tx_hash}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, v) = self.get(&path);
+            assert!(status == 200, "result of {tx_hash}: HTTP {status} {v}");
+            if v["response"]["code"] != 2 {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "{tx_hash} still pending after 30 s; log:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).expect("running")
+    }
+
+    /// SIGKILL, no chance to flush.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Sends a signal and waits for the exit.
+    pub fn signal_and_wait(&mut self, sig: i32) -> ExitStatus {
+        let mut c = self.child.take().expect("running");
+        // SAFETY-free: libc::kill on our own child's pid.
+        let rc = unsafe_kill(c.id() as i32, sig);
+        assert_eq!(rc, 0, "kill failed");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = c.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("node did not exit within 30 s of signal {sig}; log:\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the same node again (same port, data, flags).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop the node first");
+        self.spawn();
+    }
+}
+
+#[allow(unsafe_code)]
+fn unsafe_kill(pid: i32, sig: i32) -> i32 {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(pid, sig) }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn response(r: Result<ureq::Response, ureq::Error>) -> Result<(u16, Value), String> {
+    let resp = match r {
+        Ok(resp) => resp,
+        Err(ureq::Error::Status(_, resp)) => resp,
+        Err(e) => return Err(e.to_string()),
+    };
+    let status = resp.status();
+    let text = resp.into_string().map_err(|e| e.to_string())?;
+    let v = serde_json::from_str(&text).map_err(|e| format!("HTTP {status}: body is not JSON ({e}): {text:?}"))?;
+    Ok((status, v))
+}
+
+/// A signed `Data` transaction from dev account `account`, as the REST `signed_tx` JSON.
+pub fn signed_data_tx(channel: &str, account: u64, nonce: u64, json: &str, timestamp_us: u64) -> lc_types::Transaction {
+    let kp = lc_crypto::Keypair::dev_account(account);
+    kp.sign_tx(lc_types::TxBody {
+        channel: channel.into(),
+        from: kp.public(),
+        timestamp_us,
+        nonce,
+        payload: lc_types::Payload::Data { json: json.into() },
+    })
+}
+
+/// Wall clock in µs (for transaction timestamps).
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}

@@ -73,9 +73,12 @@ impl Node {
         for s in &self.args {
             cmd.arg("--set").arg(s);
         }
+        // An empty user file, so a loopchain_user.json in the working directory cannot leak in.
+        let user_config = self.storage.join("user-config.json");
+        std::fs::write(&user_config, "{}").expect("user config");
         cmd.env("DEFAULT_STORAGE_PATH", &self.storage)
             .env_remove("RUST_LOG")
-            .env("LOOPCHAIN_USER_CONFIG", self.storage.join("no-user-config.json"))
+            .env("LOOPCHAIN_USER_CONFIG", user_config)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);

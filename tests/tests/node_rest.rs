@@ -72,7 +72,7 @@ fn seed_curl_flow_data_tx_is_committed_and_served() {
 #[test]
 fn signed_and_batch_transactions_with_per_item_refusals() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let node = Node::start(dir.path(), free_port(), FAST);
+    let node = Node::start(dir.path(), free_port(), &["INTERVAL_BLOCKGENERATION=0.2"]);
     let now = now_us();
 
     let tx = signed_data_tx(CH, 1, 1, r#"{"k":1}"#, now);

@@ -6,8 +6,8 @@ pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Canonical bytes of `value` (borsh).
 pub fn encode<T: BorshSerialize + ?Sized>(value: &T) -> Vec<u8> {
-    // Writing into a Vec cannot fail.
-    borsh::to_vec(value).unwrap_or_default()
+    #[allow(clippy::expect_used)]
+    borsh::to_vec(value).expect("borsh serialization into a Vec cannot fail")
 }
 
 /// Decodes canonical bytes; rejects oversize input, truncation and trailing bytes.

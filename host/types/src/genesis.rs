@@ -65,6 +65,16 @@ impl ChannelDefinition {
                 )));
             }
         }
+        let mut seen = std::collections::BTreeSet::new();
+        for m in &self.members {
+            if !seen.insert(m.identity_key) {
+                return Err(Error::ChannelDefinition(format!("member {} is listed twice", m.peer_id)));
+            }
+        }
+        let admins: std::collections::BTreeSet<_> = self.admins.iter().collect();
+        if admins.len() != self.admins.len() {
+            return Err(Error::ChannelDefinition("an admin key is listed twice".into()));
+        }
         let mut total: u64 = 0;
         for m in self.members.iter().filter(|m| m.role == Role::Validator) {
             total = total

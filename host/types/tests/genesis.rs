@@ -222,3 +222,15 @@ fn invalid_channel_name_is_rejected() {
         assert!(genesis_block(&def).is_err());
     }
 }
+
+#[test]
+fn duplicate_members_and_admins_are_rejected() {
+    let mut def = definition();
+    let first = def.members[0].clone();
+    def.members.push(first);
+    assert_definition_error(&def, "listed twice");
+
+    let mut def = definition();
+    def.admins = vec![key(9), key(9)];
+    assert_definition_error(&def, "admin key is listed twice");
+}

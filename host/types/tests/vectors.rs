@@ -297,12 +297,12 @@ fn signature_does_not_change_tx_hash() {
 fn tx_and_receipts_roots_are_pinned() {
     assert_hex(
         Block::compute_tx_root(&all_txs()),
-        "65947fbe4d5d49bd54f2ce8e633e4771de9eaaeb8883440d4081a53699fa584f",
+        "d79c069c8a953a86a8a40a538cecfb1c8e9e17db486a0400eb31139523b0b0f1",
         "tx root of 4 txs",
     );
     assert_hex(
         Block::compute_receipts_root(&receipts()),
-        "716ef189c43238b30a1cfa5cf89fedbe7ca671f7878916ff5ad005e9289a7b5d",
+        "67634678e48f89d2ac4c0604e626c3208b33fd50e75acbe82ded1105c54b3416",
         "receipts root of 4 receipts",
     );
 }
@@ -311,7 +311,7 @@ fn tx_and_receipts_roots_are_pinned() {
 fn full_block_header_hash_is_pinned() {
     assert_hex(
         full_header().hash(),
-        "3e32cb47e037ff5da9fea885fa17b983818766e7199d3da3e1de03accb0142a5",
+        "150158b5a78c17f077060f57f1681235c6a8305ecd89e46b04a04cf1666ecd75",
         "block hash (qc and tc set)",
     );
 }
@@ -320,7 +320,7 @@ fn full_block_header_hash_is_pinned() {
 fn bare_block_header_hash_is_pinned() {
     assert_hex(
         bare_header().hash(),
-        "447ee577f6f9baed855c33dea0d6d0a8e8300e79af8c684637b52e1dc13f9ef5",
+        "04a58b8a1d47690f6e1a9da79fa8d8628aba119f593e5f8107a75b64f5d5b727",
         "block hash (qc and tc none)",
     );
 }
@@ -330,7 +330,7 @@ fn full_block_encoding_hash_is_pinned() {
     // Covers the encoding of Block itself (header, proposer signature, txs), not only the header.
     assert_hex(
         sha3(&encode(&full_block())),
-        "d91e61f046487a92f42d0c890f2aa324480ac5c5df551c07f1638bc5d22101c4",
+        "f0c5aecdc74e91f4808bc884fa812f47603c7a50e24485e59e2bc2126ed9cd0f",
         "sha3(encode(full block))",
     );
     assert_eq!(full_block().hash(), full_header().hash());
@@ -366,22 +366,22 @@ fn merkle_roots_are_pinned() {
     assert_eq!(merkle_root(&leaves(0)), Hash::ZERO);
     assert_hex(
         merkle_root(&leaves(1)),
-        "5d53469f20fef4f8eab52b88044ede69c77a6a68a60728609fc4a65ff531e7d0",
+        "896c9783c00456e5987c4b4245b47ae02748268f761690996d56f53247bd2c92",
         "merkle root of 1 leaf",
     );
     assert_hex(
         merkle_root(&leaves(2)),
-        "612017fe42cc12a7f93808503e57dcb7b2a6a488589bd3a6085c6a39186a612a",
+        "cc9b331b47a6edbf5c748f638aecb61239445914c60d14a081534767066807e7",
         "merkle root of 2 leaves",
     );
     assert_hex(
         merkle_root(&leaves(3)),
-        "c24075e87baebcd066ed9a7aca95b7d85289263da946bac894bd12ae1b271f9b",
+        "65e6003917224ead6ea65b0a432a965dd6988cea80cf337d70ae6d4b7ed134c4",
         "merkle root of 3 leaves",
     );
     assert_hex(
         merkle_root(&leaves(5)),
-        "fed7f9496cface177cd499d19b2a3074e706732b2480a633ae76a73d1588ce68",
+        "2d5afbf6367e5ac54c5fb81399e34564bfe4496ef43ab34a246bae41bee9de02",
         "merkle root of 5 leaves",
     );
 }
@@ -516,36 +516,42 @@ fn header_layout_by_hand_for_optional_certs() {
 
 #[test]
 fn merkle_root_formulas_by_hand() {
+    // Leaves are tagged 0x00 and inner nodes 0x01, so no leaf can pose as an inner node.
+    let leaf = |x: &Hash| sha3_ext_concat(&[&[0u8], &x.0]);
     let inner = |l: &[u8; 32], r: &[u8; 32]| sha3_ext_concat(&[&[1u8], l, r]);
 
     assert_eq!(merkle_root(&[]), Hash::ZERO);
 
     let l1 = leaves(1);
-    assert_eq!(merkle_root(&l1), l1[0], "one leaf is its own root");
+    assert_eq!(merkle_root(&l1).0, leaf(&l1[0]), "one leaf: its tagged hash");
+    assert_ne!(merkle_root(&l1), l1[0]);
 
     let l2 = leaves(2);
-    assert_eq!(merkle_root(&l2).0, inner(&l2[0].0, &l2[1].0));
-    assert_eq!(merkle_root(&l2), sha3_concat(&[&[1u8], &l2[0].0, &l2[1].0]));
+    assert_eq!(merkle_root(&l2).0, inner(&leaf(&l2[0]), &leaf(&l2[1])));
     // Order matters.
     assert_ne!(merkle_root(&[l2[1], l2[0]]), merkle_root(&l2));
 
-    // Three leaves: the odd last leaf is promoted unchanged to the next level.
+    // Three leaves: the odd last node is promoted unchanged to the next level.
     let l3 = leaves(3);
-    let n01 = inner(&l3[0].0, &l3[1].0);
-    assert_eq!(merkle_root(&l3).0, inner(&n01, &l3[2].0));
+    let n01 = inner(&leaf(&l3[0]), &leaf(&l3[1]));
+    assert_eq!(merkle_root(&l3).0, inner(&n01, &leaf(&l3[2])));
 
     // Five leaves: [n01, n23, l4] -> [n0123, l4] -> root.
     let l5 = leaves(5);
-    let n01 = inner(&l5[0].0, &l5[1].0);
-    let n23 = inner(&l5[2].0, &l5[3].0);
+    let n01 = inner(&leaf(&l5[0]), &leaf(&l5[1]));
+    let n23 = inner(&leaf(&l5[2]), &leaf(&l5[3]));
     let n0123 = inner(&n01, &n23);
-    assert_eq!(merkle_root(&l5).0, inner(&n0123, &l5[4].0));
+    assert_eq!(merkle_root(&l5).0, inner(&n0123, &leaf(&l5[4])));
 
     // Four leaves: a full tree.
     let l4 = leaves(4);
-    let n01 = inner(&l4[0].0, &l4[1].0);
-    let n23 = inner(&l4[2].0, &l4[3].0);
+    let n01 = inner(&leaf(&l4[0]), &leaf(&l4[1]));
+    let n23 = inner(&leaf(&l4[2]), &leaf(&l4[3]));
     assert_eq!(merkle_root(&l4).0, inner(&n01, &n23));
+
+    // The 65-byte shape of an inner node hashed as a leaf differs from the inner node.
+    let fake = Hash(inner(&leaf(&l2[0]), &leaf(&l2[1])));
+    assert_ne!(merkle_root(&[fake]), merkle_root(&l2));
 }
 
 #[test]

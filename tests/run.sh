@@ -18,6 +18,13 @@ total_start=$SECONDS
 stage prereqs
 bash .ci/prereqs.sh
 
+stage lint
+if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 2>&1; then
+    rustup component add clippy rustfmt
+fi
+cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
 stage build
 cargo build --locked --workspace --all-targets
 

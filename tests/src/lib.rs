@@ -60,7 +60,13 @@ impl Node {
     /// Starts `loopchain peer -p PORT` with `DEFAULT_STORAGE_PATH=storage` and `--set` overrides.
     pub fn start(storage: &Path, port: u16, sets: &[&str]) -> Self {
         let args: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        let mut node = Self { child: None, port, storage: storage.to_path_buf(), log: storage.join(format!("node-{port}.log")), args };
+        let mut node = Self {
+            child: None,
+            port,
+            storage: storage.to_path_buf(),
+            log: storage.join(format!("node-{port}.log")),
+            args,
+        };
         node.spawn();
         node
     }

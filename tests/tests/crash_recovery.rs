@@ -28,7 +28,8 @@ fn load_until_killed(base: String, stop: Arc<AtomicBool>, seen: Arc<Mutex<Observ
         let txs: Vec<Value> = (0..200)
             .map(|_| {
                 nonce += 1;
-                serde_json::to_value(signed_data_tx(CH, nonce % 16, nonce, &format!("{{\"n\":{nonce}}}"), now_us())).expect("json")
+                serde_json::to_value(signed_data_tx(CH, nonce % 16, nonce, &format!("{{\"n\":{nonce}}}"), now_us()))
+                    .expect("json")
             })
             .collect();
         let body = json!({"signed_txs": txs}).to_string();
@@ -118,7 +119,9 @@ fn sigkill_under_load_loses_nothing_reported_committed() {
     assert!(status.success(), "clean stop failed: {status}");
 
     // Direct inspection of the database files.
-    let db = Arc::new(RocksDb::open(&dir.path().join(node.port.to_string()).join("db"), StorageConfig::default()).expect("open db"));
+    let db = Arc::new(
+        RocksDb::open(&dir.path().join(node.port.to_string()).join("db"), StorageConfig::default()).expect("open db"),
+    );
     let store = ChannelStore::open(db, CH).expect("channel");
     let tip = store.tip().expect("tip").expect("non-empty chain");
     let mut prev = Hash::ZERO;
@@ -137,7 +140,9 @@ fn sigkill_under_load_loses_nothing_reported_committed() {
             let receipt = store.receipt(h).expect("read").expect("receipt of committed tx");
             assert_eq!(receipt.tx_hash, *h);
         }
-        lc_crypto::verify_block_signature(&block).or_else(|e| if height == 0 { Ok(()) } else { Err(e) }).expect("proposer signature");
+        lc_crypto::verify_block_signature(&block)
+            .or_else(|e| if height == 0 { Ok(()) } else { Err(e) })
+            .expect("proposer signature");
         total += block.txs.len() as u64;
         prev = block.hash();
         assert!(Instant::now() < deadline, "verification too slow");

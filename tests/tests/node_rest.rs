@@ -55,7 +55,8 @@ fn seed_curl_flow_data_tx_is_committed_and_served() {
     node.wait_for("more blocks", Duration::from_secs(20), |n| n.progress().1 >= height + 3);
 
     // No Content-Type at all (the seed's curl -d).
-    let (status, v) = node.post("/api/v1/transactions", r#"{"data":"no content type","channel":"loopchain_default"}"#, None);
+    let (status, v) =
+        node.post("/api/v1/transactions", r#"{"data":"no content type","channel":"loopchain_default"}"#, None);
     assert_eq!(status, 200, "{v}");
     let r = node.wait_result(v["tx_hash"].as_str().expect("hash"));
     assert_eq!(r["response"]["code"], 0);
@@ -93,11 +94,8 @@ fn signed_and_batch_transactions_with_per_item_refusals() {
     assert_eq!((status, v["response_code"].as_str()), (400, Some("-106")), "{v}");
 
     let wrong_channel = signed_data_tx("other_channel", 1, 3, "{}", now);
-    let (status, v) = node.post(
-        "/api/v1/transactions",
-        &json!({"signed_tx": wrong_channel, "channel": CH}).to_string(),
-        None,
-    );
+    let (status, v) =
+        node.post("/api/v1/transactions", &json!({"signed_tx": wrong_channel, "channel": CH}).to_string(), None);
     assert_eq!((status, v["response_code"].as_str()), (400, Some("-107")), "{v}");
 
     let stale = signed_data_tx(CH, 1, 4, "{}", now - 3_600_000_000);
@@ -110,7 +108,9 @@ fn signed_and_batch_transactions_with_per_item_refusals() {
 
     // A batch of 300 with one bad signature and one malformed item: 298 accepted.
     let mut txs: Vec<Value> = (0..300u64)
-        .map(|i| serde_json::to_value(signed_data_tx(CH, i % 7, 1000 + i, &format!("{{\"i\":{i}}}"), now)).expect("json"))
+        .map(|i| {
+            serde_json::to_value(signed_data_tx(CH, i % 7, 1000 + i, &format!("{{\"i\":{i}}}"), now)).expect("json")
+        })
         .collect();
     txs[10]["signature"] = json!("00".repeat(64));
     txs[20] = json!({"not": "a tx"});

@@ -138,9 +138,7 @@ fn ip(key: &str, v: &str) -> Result<(), ConfigError> {
 }
 
 fn fits_bytes(key: &str, v: usize, unit: usize, unit_name: &str) -> Result<(), ConfigError> {
-    v.checked_mul(unit)
-        .map(|_| ())
-        .ok_or_else(|| invalid(key, format!("{v} {unit_name} is too large")))
+    v.checked_mul(unit).map(|_| ()).ok_or_else(|| invalid(key, format!("{v} {unit_name} is too large")))
 }
 
 impl Config {

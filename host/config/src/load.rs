@@ -250,10 +250,7 @@ fn read_json_object(path: &Path) -> Result<Map<String, Value>, ConfigError> {
     let value: Value = serde_json::from_slice(text).map_err(|e| {
         let (line, column) = (e.line(), e.column());
         let full = e.to_string();
-        let msg = full
-            .strip_suffix(&format!(" at line {line} column {column}"))
-            .map(str::to_owned)
-            .unwrap_or(full);
+        let msg = full.strip_suffix(&format!(" at line {line} column {column}")).map(str::to_owned).unwrap_or(full);
         ConfigError::NotJson { path: path.to_owned(), line, column, msg }
     })?;
     let kind = match value {

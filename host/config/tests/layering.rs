@@ -29,7 +29,12 @@ fn load_ok(env: &dyn Fn(&str) -> Option<String>, user: Option<&Path>, json: Opti
     }
 }
 
-fn load_err(env: &dyn Fn(&str) -> Option<String>, user: Option<&Path>, json: Option<&Path>, o: &Overrides) -> ConfigError {
+fn load_err(
+    env: &dyn Fn(&str) -> Option<String>,
+    user: Option<&Path>,
+    json: Option<&Path>,
+    o: &Overrides,
+) -> ConfigError {
     match load(env, user, json, o) {
         Ok(l) => panic!("load unexpectedly succeeded: {:?}", l.config),
         Err(e) => e,
@@ -134,16 +139,14 @@ fn user_file_overrides_env() {
 #[test]
 fn json_file_overrides_user_file() {
     let dir = TempDir::new().expect("tempdir");
-    let user = write(&dir, "user.json", r#"{"PORT_PEER": 7300, "ALLOW_MAKE_EMPTY_BLOCK": false, "LOG_LEVEL": "debug"}"#);
+    let user =
+        write(&dir, "user.json", r#"{"PORT_PEER": 7300, "ALLOW_MAKE_EMPTY_BLOCK": false, "LOG_LEVEL": "debug"}"#);
     let conf = write(&dir, "peer.json", r#"{"PORT_PEER": 7400, "ALLOW_MAKE_EMPTY_BLOCK": true}"#);
     let l = load_ok(&no_env, Some(&user), Some(&conf), &Overrides::default());
     assert_eq!(l.config.port_peer, 7400);
     assert!(l.config.allow_make_empty_block);
     assert_eq!(l.config.log_level, "debug");
-    assert_eq!(
-        l.sources,
-        ["defaults".to_owned(), user.display().to_string(), conf.display().to_string()]
-    );
+    assert_eq!(l.sources, ["defaults".to_owned(), user.display().to_string(), conf.display().to_string()]);
 }
 
 #[test]
@@ -258,7 +261,8 @@ fn missing_file_is_unreadable() {
 #[test]
 fn malformed_json_is_not_json_with_line() {
     let dir = TempDir::new().expect("tempdir");
-    let conf = write(&dir, "peer.json", "{\n  \"PORT_PEER\": 7200,\n  \"LOG_LEVEL\": \"info\"\n  \"LOG_JSON\": true\n}\n");
+    let conf =
+        write(&dir, "peer.json", "{\n  \"PORT_PEER\": 7200,\n  \"LOG_LEVEL\": \"info\"\n  \"LOG_JSON\": true\n}\n");
     let e = load_err(&no_env, None, Some(&conf), &Overrides::default());
     match &e {
         ConfigError::NotJson { path, line, column, .. } => {
@@ -277,10 +281,7 @@ fn top_level_not_an_object_is_not_json() {
     let dir = TempDir::new().expect("tempdir");
     let conf = write(&dir, "peer.json", "\n  [1, 2]\n");
     let e = load_err(&no_env, None, Some(&conf), &Overrides::default());
-    assert!(
-        matches!(&e, ConfigError::NotJson { line: 2, column: 3, msg, .. } if msg.contains("array")),
-        "{e:?}"
-    );
+    assert!(matches!(&e, ConfigError::NotJson { line: 2, column: 3, msg, .. } if msg.contains("array")), "{e:?}");
 }
 
 #[test]

@@ -170,7 +170,7 @@ mod tests {
         let kp = Keypair::dev_account(0);
         let tx = kp.sign_tx(body(0));
         assert_eq!(verify_tx(&tx, &tx.hash()), Ok(()));
-        let mut bad = tx.clone();
+        let mut bad = tx;
         bad.body.nonce += 1;
         assert_eq!(verify_tx(&bad, &bad.hash()), Err(Error::BadSignature(kp.public())));
     }

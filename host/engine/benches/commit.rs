@@ -7,7 +7,10 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use lc_crypto::Keypair;
 use lc_storage::{BlockCommit, ChannelStore, RocksDb, StorageConfig};
-use lc_types::{encode, merkle_root, state_root, Block, BlockHeader, Hash, Payload, Receipt, Transaction, TxBody, WriteSet, BLOCK_VERSION};
+use lc_types::{
+    encode, merkle_root, state_root, Block, BlockHeader, Hash, Payload, Receipt, Transaction, TxBody, WriteSet,
+    BLOCK_VERSION,
+};
 use std::sync::Arc;
 
 const N: usize = 1_000;

@@ -149,7 +149,12 @@ impl std::fmt::Debug for Channel {
 
 impl Channel {
     /// Opens a channel: writes its genesis block on first start, checks it on every later start.
-    pub fn open(params: ChannelParams, store: ChannelStore, def: &ChannelDefinition, key: Keypair) -> Result<Arc<Self>, Error> {
+    pub fn open(
+        params: ChannelParams,
+        store: ChannelStore,
+        def: &ChannelDefinition,
+        key: Keypair,
+    ) -> Result<Arc<Self>, Error> {
         let genesis = genesis_block(def)?;
         let genesis_hash = genesis.hash();
         match store.block_hash_at(0)? {
@@ -491,7 +496,6 @@ impl<'a> Driver<'a> {
         Ok(self.ch.store.header(hash)?.ok_or(Error::MissingBlock(*hash))?.0)
     }
 
-
     fn propose(&mut self, req: ProposeReq) -> Result<Vec<Output>, Error> {
         let ch = self.ch;
         let parent = self.parent_header(&req.parent)?;
@@ -505,7 +509,8 @@ impl<'a> Driver<'a> {
             }
             taken
         };
-        let ctx = BlockContext { channel: ch.name.clone(), height: req.height, timestamp_us, proposer: ch.key.public() };
+        let ctx =
+            BlockContext { channel: ch.name.clone(), height: req.height, timestamp_us, proposer: ch.key.public() };
         let window_us = ch.params.timestamp_boundary_s.saturating_mul(1_000_000);
         let mut txs = Vec::with_capacity(candidates.len());
         let mut receipts = Vec::with_capacity(candidates.len());
@@ -560,7 +565,14 @@ impl<'a> Driver<'a> {
         self.pending.insert(hash, PendingBlock { block, receipts, writes });
         self.last_block_at = Instant::now();
         ch.status.write().made_block_count += 1;
-        let info = BlockInfo { hash, height: req.height, round: req.round, parent: req.parent, qc_round: req.parent_round, proposer: me };
+        let info = BlockInfo {
+            hash,
+            height: req.height,
+            round: req.round,
+            parent: req.parent,
+            qc_round: req.parent_round,
+            proposer: me,
+        };
         Ok(self.lft.handle(Input::Proposal(info))?)
     }
 

@@ -77,7 +77,13 @@ mod tests {
     use lc_types::{Payload, PublicKey, Signature, TxBody};
 
     fn tx(n: u64) -> (Hash, Transaction) {
-        let body = TxBody { channel: "c".into(), from: PublicKey::ZERO, timestamp_us: 0, nonce: n, payload: Payload::Data { json: "{}".into() } };
+        let body = TxBody {
+            channel: "c".into(),
+            from: PublicKey::ZERO,
+            timestamp_us: 0,
+            nonce: n,
+            payload: Payload::Data { json: "{}".into() },
+        };
         (body.hash(), Transaction { body, signature: Signature::ZERO })
     }
 

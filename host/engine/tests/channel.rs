@@ -1,8 +1,6 @@
 //! The channel runtime on the in-memory store: admission, pacing, execution, commit, restart.
 use lc_crypto::Keypair;
-use lc_engine::{
-    now_us, AdmitError, BlockContext, Channel, ChannelParams, Executor, StateRead, TxOutcome, TxStatus,
-};
+use lc_engine::{now_us, AdmitError, BlockContext, Channel, ChannelParams, Executor, StateRead, TxOutcome, TxStatus};
 use lc_storage::{Backend, ChannelStore, MemDb};
 use lc_types::{
     merkle_root, Address, ChannelDefinition, Hash, Member, Payload, Receipt, ReceiptStatus, Role, Transaction, TxBody,
@@ -63,7 +61,10 @@ impl Executor for Counter {
     fn execute(&mut self, state: &dyn StateRead, _ctx: &BlockContext, tx: &Transaction, tx_hash: Hash) -> TxOutcome {
         if let Payload::Call { method, .. } = &tx.body.payload {
             if method == "fail" {
-                return TxOutcome { receipt: Receipt::failure(tx_hash, 9000, "asked to fail"), writes: WriteSet::new() };
+                return TxOutcome {
+                    receipt: Receipt::failure(tx_hash, 9000, "asked to fail"),
+                    writes: WriteSet::new(),
+                };
             }
         }
         let key = tx.body.from.0.to_vec();
@@ -123,10 +124,7 @@ fn transactions_commit_in_order_and_survive_restart() {
     wait_until("empty blocks after restart", || ch2.status().height >= height + 2);
     driver.stop().expect("stop");
     let other = definition(&Keypair::dev_account(2000));
-    assert!(matches!(
-        Channel::open(params(), store, &other, key),
-        Err(lc_engine::Error::GenesisMismatch { .. })
-    ));
+    assert!(matches!(Channel::open(params(), store, &other, key), Err(lc_engine::Error::GenesisMismatch { .. })));
 }
 
 #[test]
@@ -168,10 +166,8 @@ fn admission_refusals_leave_no_trace() {
     let mut old = data(1, 3);
     old.body.timestamp_us -= 2_000 * 1_000_000;
     let old = Keypair::dev_account(1).sign_tx(old.body);
-    let big = Keypair::dev_account(1).sign_tx(TxBody {
-        payload: Payload::Data { json: "x".repeat(500) },
-        ..data(1, 4).body
-    });
+    let big =
+        Keypair::dev_account(1).sign_tx(TxBody { payload: Payload::Data { json: "x".repeat(500) }, ..data(1, 4).body });
     let r = ch.submit(vec![bad, wrong, old, big]);
     assert!(matches!(r[0], Err(AdmitError::BadSignature)));
     assert!(matches!(r[1], Err(AdmitError::WrongChannel { .. })));

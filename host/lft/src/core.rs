@@ -164,7 +164,13 @@ pub struct Lft {
 impl Lft {
     /// A core resuming from the last committed block (`height`, `hash`, `round`). `me` is this
     /// node's validator index (`None` for a non-voting node).
-    pub fn new(epoch: EpochInfo, me: Option<usize>, committed_hash: Hash, committed_height: Height, committed_round: Round) -> Self {
+    pub fn new(
+        epoch: EpochInfo,
+        me: Option<usize>,
+        committed_hash: Hash,
+        committed_height: Height,
+        committed_round: Round,
+    ) -> Self {
         let tip = Certified { hash: committed_hash, height: committed_height, round: committed_round };
         Self {
             epoch,
@@ -280,12 +286,8 @@ impl Lft {
         if b.round != self.round || self.certified.contains(&hash) {
             return;
         }
-        let weight: u64 = self
-            .votes
-            .iter()
-            .filter(|(_, h)| **h == hash)
-            .map(|(v, _)| self.epoch.validators[*v].weight)
-            .sum();
+        let weight: u64 =
+            self.votes.iter().filter(|(_, h)| **h == hash).map(|(v, _)| self.epoch.validators[*v].weight).sum();
         if !self.epoch.is_quorum(weight) {
             return;
         }
@@ -362,26 +364,41 @@ mod tests {
     fn single_validator_step_table() {
         let genesis = h(0);
         let mut lft = Lft::new(epoch(1), Some(0), genesis, 0, 0);
-        assert_eq!(lft.start(), vec![
-            Output::EnterRound { round: 1 },
-            Output::Propose { round: 1, height: 1, parent: genesis, parent_round: 0 },
-        ]);
+        assert_eq!(
+            lft.start(),
+            vec![
+                Output::EnterRound { round: 1 },
+                Output::Propose { round: 1, height: 1, parent: genesis, parent_round: 0 },
+            ]
+        );
         let b1 = block(1, 1, 1, genesis, 0, 0);
-        assert_eq!(lft.handle(Input::Proposal(b1)), Ok(vec![Output::CastVote { round: 1, height: 1, block_hash: h(1) }]));
-        assert_eq!(lft.handle(Input::Vote { voter: 0, round: 1, block_hash: h(1) }), Ok(vec![
-            Output::Certified { round: 1, height: 1, block_hash: h(1) },
-            // parent is genesis (already committed): nothing to commit
-            Output::EnterRound { round: 2 },
-            Output::Propose { round: 2, height: 2, parent: h(1), parent_round: 1 },
-        ]));
+        assert_eq!(
+            lft.handle(Input::Proposal(b1)),
+            Ok(vec![Output::CastVote { round: 1, height: 1, block_hash: h(1) }])
+        );
+        assert_eq!(
+            lft.handle(Input::Vote { voter: 0, round: 1, block_hash: h(1) }),
+            Ok(vec![
+                Output::Certified { round: 1, height: 1, block_hash: h(1) },
+                // parent is genesis (already committed): nothing to commit
+                Output::EnterRound { round: 2 },
+                Output::Propose { round: 2, height: 2, parent: h(1), parent_round: 1 },
+            ])
+        );
         let b2 = block(2, 2, 2, h(1), 1, 0);
-        assert_eq!(lft.handle(Input::Proposal(b2)), Ok(vec![Output::CastVote { round: 2, height: 2, block_hash: h(2) }]));
-        assert_eq!(lft.handle(Input::Vote { voter: 0, round: 2, block_hash: h(2) }), Ok(vec![
-            Output::Certified { round: 2, height: 2, block_hash: h(2) },
-            Output::Commit { blocks: vec![h(1)] },
-            Output::EnterRound { round: 3 },
-            Output::Propose { round: 3, height: 3, parent: h(2), parent_round: 2 },
-        ]));
+        assert_eq!(
+            lft.handle(Input::Proposal(b2)),
+            Ok(vec![Output::CastVote { round: 2, height: 2, block_hash: h(2) }])
+        );
+        assert_eq!(
+            lft.handle(Input::Vote { voter: 0, round: 2, block_hash: h(2) }),
+            Ok(vec![
+                Output::Certified { round: 2, height: 2, block_hash: h(2) },
+                Output::Commit { blocks: vec![h(1)] },
+                Output::EnterRound { round: 3 },
+                Output::Propose { round: 3, height: 3, parent: h(2), parent_round: 2 },
+            ])
+        );
         assert_eq!(lft.candidate(), (h(2), 2));
     }
 
@@ -394,7 +411,11 @@ mod tests {
         let b1 = block(1, 1, 1, genesis, 0, 1);
         assert!(matches!(lft.handle(Input::Proposal(b1)).as_deref(), Ok([Output::CastVote { .. }])));
         assert_eq!(lft.handle(Input::Vote { voter: 0, round: 1, block_hash: h(1) }), Ok(vec![]));
-        assert_eq!(lft.handle(Input::Vote { voter: 0, round: 1, block_hash: h(1) }), Ok(vec![]), "duplicate counts once");
+        assert_eq!(
+            lft.handle(Input::Vote { voter: 0, round: 1, block_hash: h(1) }),
+            Ok(vec![]),
+            "duplicate counts once"
+        );
         assert_eq!(lft.handle(Input::Vote { voter: 1, round: 1, block_hash: h(1) }), Ok(vec![]));
         let out = lft.handle(Input::Vote { voter: 2, round: 1, block_hash: h(1) }).expect("quorum");
         assert_eq!(out[0], Output::Certified { round: 1, height: 1, block_hash: h(1) });

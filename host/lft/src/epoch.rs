@@ -58,7 +58,8 @@ mod tests {
     use super::*;
 
     fn set(weights: &[u64]) -> EpochInfo {
-        let vs = weights.iter().enumerate().map(|(i, w)| Validator { id: PublicKey([i as u8; 32]), weight: *w }).collect();
+        let vs =
+            weights.iter().enumerate().map(|(i, w)| Validator { id: PublicKey([i as u8; 32]), weight: *w }).collect();
         EpochInfo::new(0, vs).expect("valid epoch")
     }
 

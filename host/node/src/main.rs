@@ -11,7 +11,11 @@ mod keys;
 mod peer;
 
 #[derive(Debug, Parser)]
-#[command(name = "loopchain", version, about = "loopchain: a permissioned blockchain node (LFT consensus, SCOREs, channels)")]
+#[command(
+    name = "loopchain",
+    version,
+    about = "loopchain: a permissioned blockchain node (LFT consensus, SCOREs, channels)"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

@@ -31,7 +31,8 @@ pub(crate) struct PeerArgs {
 }
 
 fn load_config(args: &PeerArgs) -> Result<(Config, Vec<String>)> {
-    let mut overrides = Overrides { port: args.port, radio_station_target: args.radio_station_target.clone(), extra: vec![] };
+    let mut overrides =
+        Overrides { port: args.port, radio_station_target: args.radio_station_target.clone(), extra: vec![] };
     for kv in &args.set {
         overrides.extra.push(lc_config::parse_override(kv)?);
     }
@@ -123,7 +124,7 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
     let driver = channel.spawn(Box::new(BuiltinExecutor))?;
 
     let mut channels = BTreeMap::new();
-    channels.insert(def.name.clone(), Arc::clone(&channel));
+    channels.insert(def.name, Arc::clone(&channel));
     let state = Arc::new(lc_rest::ApiState {
         channels,
         default_channel: cfg.loopchain_default_channel.clone(),

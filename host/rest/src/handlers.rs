@@ -24,7 +24,10 @@ fn params(q: Result<Query<Params>, QueryRejection>) -> Result<Params, ApiError> 
 
 fn channel<'a>(state: &'a ApiState, name: Option<&str>) -> Result<&'a Arc<Channel>, ApiError> {
     let name = name.unwrap_or(&state.default_channel);
-    state.channels.get(name).ok_or_else(|| ApiError::not_found(-1, format!("channel {name:?} is not served by this node")))
+    state
+        .channels
+        .get(name)
+        .ok_or_else(|| ApiError::not_found(-1, format!("channel {name:?} is not served by this node")))
 }
 
 fn parse_hash(p: &Params) -> Result<Hash, ApiError> {
@@ -57,7 +60,9 @@ fn admit_error(e: &AdmitError) -> ApiError {
 
 /// Runs admission (signature batches, storage reads) off the async workers.
 async fn submit(ch: Arc<Channel>, txs: Vec<Transaction>) -> Result<Vec<Result<Hash, AdmitError>>, ApiError> {
-    tokio::task::spawn_blocking(move || ch.submit(txs)).await.map_err(|e| ApiError::internal(format!("admission task failed: {e}")))
+    tokio::task::spawn_blocking(move || ch.submit(txs))
+        .await
+        .map_err(|e| ApiError::internal(format!("admission task failed: {e}")))
 }
 
 fn channel_field(body: &Map<String, Value>) -> Result<Option<String>, ApiError> {
@@ -68,7 +73,10 @@ fn channel_field(body: &Map<String, Value>) -> Result<Option<String>, ApiError> 
     }
 }
 
-pub(crate) async fn post_transaction(State(state): State<Arc<ApiState>>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+pub(crate) async fn post_transaction(
+    State(state): State<Arc<ApiState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
     let mut body = json_object(body)?;
     let named = channel_field(&body)?;
     let tx = if let Some(signed) = body.remove("signed_tx") {
@@ -98,7 +106,10 @@ pub(crate) async fn post_batch(State(state): State<Arc<ApiState>>, body: Result<
         return Err(ApiError::bad_request(INVALID_PARAMS, "body must be {\"signed_txs\": [...]}"));
     };
     if items.len() > MAX_BATCH_TXS {
-        return Err(ApiError::bad_request(-107, format!("{} transactions exceed the batch limit of {MAX_BATCH_TXS}", items.len())));
+        return Err(ApiError::bad_request(
+            -107,
+            format!("{} transactions exceed the batch limit of {MAX_BATCH_TXS}", items.len()),
+        ));
     }
     let ch = Arc::clone(channel(&state, named.as_deref())?);
     let mut results: Vec<Value> = vec![Value::Null; items.len()];
@@ -133,7 +144,10 @@ async fn status_of(ch: Arc<Channel>, hash: Hash) -> Result<TxStatus, ApiError> {
         .map_err(|e| ApiError::internal(format!("storage: {e}")))
 }
 
-pub(crate) async fn get_transaction(State(state): State<Arc<ApiState>>, q: Result<Query<Params>, QueryRejection>) -> ApiResult {
+pub(crate) async fn get_transaction(
+    State(state): State<Arc<ApiState>>,
+    q: Result<Query<Params>, QueryRejection>,
+) -> ApiResult {
     let p = params(q)?;
     let hash = parse_hash(&p)?;
     let ch = Arc::clone(channel(&state, p.get("channel").map(String::as_str))?);
@@ -144,7 +158,10 @@ pub(crate) async fn get_transaction(State(state): State<Arc<ApiState>>, q: Resul
     }
 }
 
-pub(crate) async fn get_result(State(state): State<Arc<ApiState>>, q: Result<Query<Params>, QueryRejection>) -> ApiResult {
+pub(crate) async fn get_result(
+    State(state): State<Arc<ApiState>>,
+    q: Result<Query<Params>, QueryRejection>,
+) -> ApiResult {
     let p = params(q)?;
     let hash = parse_hash(&p)?;
     let ch = Arc::clone(channel(&state, p.get("channel").map(String::as_str))?);
@@ -166,7 +183,10 @@ pub(crate) async fn get_result(State(state): State<Arc<ApiState>>, q: Result<Que
     }
 }
 
-pub(crate) async fn get_blocks(State(state): State<Arc<ApiState>>, q: Result<Query<Params>, QueryRejection>) -> ApiResult {
+pub(crate) async fn get_blocks(
+    State(state): State<Arc<ApiState>>,
+    q: Result<Query<Params>, QueryRejection>,
+) -> ApiResult {
     let p = params(q)?;
     let ch = Arc::clone(channel(&state, p.get("channel").map(String::as_str))?);
     enum Which {
@@ -176,10 +196,12 @@ pub(crate) async fn get_blocks(State(state): State<Arc<ApiState>>, q: Result<Que
     }
     let which = match (p.get("height"), p.get("hash")) {
         (Some(_), Some(_)) => return Err(ApiError::bad_request(INVALID_PARAMS, "give height or hash, not both")),
-        (Some(h), None) => Which::Height(
-            h.parse().map_err(|_| ApiError::bad_request(INVALID_PARAMS, format!("height must be a decimal number, got {h:?}")))?,
-        ),
-        (None, Some(h)) => Which::Hash(Hash::from_hex(h).map_err(|_| ApiError::bad_request(INVALID_PARAMS, "Invalid block hash."))?),
+        (Some(h), None) => Which::Height(h.parse().map_err(|_| {
+            ApiError::bad_request(INVALID_PARAMS, format!("height must be a decimal number, got {h:?}"))
+        })?),
+        (None, Some(h)) => {
+            Which::Hash(Hash::from_hex(h).map_err(|_| ApiError::bad_request(INVALID_PARAMS, "Invalid block hash."))?)
+        }
         (None, None) => Which::Last,
     };
     let block = tokio::task::spawn_blocking(move || {
@@ -209,12 +231,18 @@ fn status_body(state: &ApiState, p: &Params) -> Result<(bool, Value), ApiError> 
     Ok((online, status_json(ch.name(), &s, &Address::of(&ch.node_key()), &state.peer_target)))
 }
 
-pub(crate) async fn status_peer(State(state): State<Arc<ApiState>>, q: Result<Query<Params>, QueryRejection>) -> ApiResult {
+pub(crate) async fn status_peer(
+    State(state): State<Arc<ApiState>>,
+    q: Result<Query<Params>, QueryRejection>,
+) -> ApiResult {
     let (_, body) = status_body(&state, &params(q)?)?;
     Ok(Json(body).into_response())
 }
 
-pub(crate) async fn avail_peer(State(state): State<Arc<ApiState>>, q: Result<Query<Params>, QueryRejection>) -> ApiResult {
+pub(crate) async fn avail_peer(
+    State(state): State<Arc<ApiState>>,
+    q: Result<Query<Params>, QueryRejection>,
+) -> ApiResult {
     let (online, body) = status_body(&state, &params(q)?)?;
     let code = if online { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     Ok((code, Json(body)).into_response())

@@ -44,7 +44,9 @@ pub(crate) fn payload_data(p: &Payload) -> Value {
             "method": method,
             "params": serde_json::from_str::<Value>(params_json).unwrap_or_else(|_| Value::String(params_json.clone())),
         }),
-        Payload::Deploy { score, code_hash, params } => json!({"score": score, "code_hash": code_hash, "params": params}),
+        Payload::Deploy { score, code_hash, params } => {
+            json!({"score": score, "code_hash": code_hash, "params": params})
+        }
         Payload::ChannelConfig { json } => serde_json::from_str(json).unwrap_or_else(|_| Value::String(json.clone())),
     }
 }

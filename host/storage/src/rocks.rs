@@ -1,5 +1,7 @@
 use crate::{Backend, Cf, Error, Result, WriteOp};
-use rocksdb::{BlockBasedOptions, Cache, DBWithThreadMode, MultiThreaded, Options, WriteBatch, WriteBufferManager, WriteOptions};
+use rocksdb::{
+    BlockBasedOptions, Cache, DBWithThreadMode, MultiThreaded, Options, WriteBatch, WriteBufferManager, WriteOptions,
+};
 use std::path::Path;
 
 type Db = DBWithThreadMode<MultiThreaded>;

@@ -138,7 +138,10 @@ fn rocksdb_reopen_resumes_every_channel_from_its_tip() {
         let b = ChannelStore::open(db, "beta").expect("beta");
         (*chain_of(&a, 4).last().expect("tip"), *chain_of(&b, 3).last().expect("tip"))
     };
-    let db = Arc::new(RocksDb::open(dir.path(), StorageConfig { block_cache_bytes: 8 << 20, write_buffer_bytes: 8 << 20 }).expect("reopen"));
+    let db = Arc::new(
+        RocksDb::open(dir.path(), StorageConfig { block_cache_bytes: 8 << 20, write_buffer_bytes: 8 << 20 })
+            .expect("reopen"),
+    );
     assert_eq!(db.channels().expect("channels"), vec!["alpha".to_owned(), "beta".to_owned()]);
     let a = ChannelStore::open(db.clone(), "alpha").expect("alpha");
     let b = ChannelStore::open(db, "beta").expect("beta");

@@ -1,4 +1,7 @@
-use crate::{encode, merkle_root, sha3, Epoch, Hash, Height, PublicKey, QuorumCert, Receipt, Round, Signature, TimeoutCert, Transaction};
+use crate::{
+    encode, merkle_root, sha3, Epoch, Hash, Height, PublicKey, QuorumCert, Receipt, Round, Signature, TimeoutCert,
+    Transaction,
+};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,7 @@
-use crate::{encode, sha3, validate_channel_name, Address, Block, BlockHeader, BlsPublicKey, Error, Hash, PublicKey, Result, Signature, BLOCK_VERSION};
+use crate::{
+    encode, sha3, validate_channel_name, Address, Block, BlockHeader, BlsPublicKey, Error, Hash, PublicKey, Result,
+    Signature, BLOCK_VERSION,
+};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 

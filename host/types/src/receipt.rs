@@ -41,11 +41,23 @@ pub struct Receipt {
 impl Receipt {
     /// A successful receipt without result or events.
     pub fn success(tx_hash: Hash) -> Self {
-        Self { tx_hash, status: ReceiptStatus::Success, result_json: "null".into(), events: vec![], error: String::new() }
+        Self {
+            tx_hash,
+            status: ReceiptStatus::Success,
+            result_json: "null".into(),
+            events: vec![],
+            error: String::new(),
+        }
     }
 
     /// A failure receipt.
     pub fn failure(tx_hash: Hash, code: u32, error: impl Into<String>) -> Self {
-        Self { tx_hash, status: ReceiptStatus::Failure(code), result_json: "null".into(), events: vec![], error: error.into() }
+        Self {
+            tx_hash,
+            status: ReceiptStatus::Failure(code),
+            result_json: "null".into(),
+            events: vec![],
+            error: error.into(),
+        }
     }
 }

@@ -109,15 +109,12 @@ impl Address {
 
     /// Parses `hx` + 40 hex digits.
     pub fn parse(s: &str) -> Result<Self> {
-        let body = s.strip_prefix("hx").ok_or_else(|| Error::Hex {
-            what: "address",
-            reason: "must start with \"hx\"".into(),
-        })?;
+        let body = s
+            .strip_prefix("hx")
+            .ok_or_else(|| Error::Hex { what: "address", reason: "must start with \"hx\"".into() })?;
         let mut a = [0u8; 20];
-        hex::decode_to_slice(body, &mut a).map_err(|e| Error::Hex {
-            what: "address",
-            reason: format!("{e} (expected hx + 40 hex characters)"),
-        })?;
+        hex::decode_to_slice(body, &mut a)
+            .map_err(|e| Error::Hex { what: "address", reason: format!("{e} (expected hx + 40 hex characters)") })?;
         Ok(Self(a))
     }
 }

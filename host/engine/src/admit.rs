@@ -38,6 +38,9 @@ pub enum AdmitError {
     /// The mempool is full.
     #[error("mempool is full ({0} transactions); retry later")]
     MempoolFull(usize),
+    /// More transactions this second than `TPS_LIMIT_PER_SEC` allows.
+    #[error("Server is processing too many requests (TPS_LIMIT_PER_SEC = {0}); retry later")]
+    OutOfTpsLimit(u64),
     /// Unsigned transactions are not accepted on this channel.
     #[error("unsigned data transactions are disabled on this channel (ALLOW_UNSIGNED_DATA_TX)")]
     UnsignedDisabled,
@@ -54,7 +57,7 @@ impl AdmitError {
             Self::BadSignature => -106,
             Self::OutOfTimeBound { .. } => -109,
             Self::Duplicate => -108,
-            Self::MempoolFull(_) => -19,
+            Self::MempoolFull(_) | Self::OutOfTpsLimit(_) => -19,
             Self::UnsignedDisabled => -106,
             Self::Storage(_) => -1,
         }

@@ -66,6 +66,8 @@ pub struct ChannelParams {
     pub mempool_max: usize,
     /// Accepted clock difference of transaction timestamps, seconds (TIMESTAMP_BOUNDARY_SECOND).
     pub timestamp_boundary_s: u64,
+    /// Admission limit, transactions per second and channel; 0 = off (TPS_LIMIT_PER_SEC).
+    pub tps_limit_per_sec: u64,
     /// Whether the node signs raw `{"data": ...}` submissions itself (ALLOW_UNSIGNED_DATA_TX).
     pub allow_unsigned_data: bool,
 }
@@ -81,6 +83,7 @@ impl Default for ChannelParams {
             mempool_max: 200_000,
             timestamp_boundary_s: 900,
             allow_unsigned_data: true,
+            tps_limit_per_sec: 0,
         }
     }
 }
@@ -139,6 +142,8 @@ pub struct Channel {
     status: RwLock<ChannelStatus>,
     stop: AtomicBool,
     nonce: AtomicU64,
+    /// `(second, admitted in that second)` for `tps_limit_per_sec`; guarded by the pool lock.
+    rate: Mutex<(u64, u64)>,
 }
 
 impl std::fmt::Debug for Channel {
@@ -188,6 +193,7 @@ impl Channel {
             status: RwLock::new(ChannelStatus { validator: me.is_some(), ..ChannelStatus::default() }),
             stop: AtomicBool::new(false),
             nonce: AtomicU64::new(now_us()),
+            rate: Mutex::new((0, 0)),
         });
         channel.refresh_tip_status()?;
         Ok(channel)
@@ -282,6 +288,11 @@ impl Channel {
         let mut admitted = 0usize;
         {
             let mut pool = self.pool.lock();
+            let mut rate = self.rate.lock();
+            let second = now / 1_000_000;
+            if rate.0 != second {
+                *rate = (second, 0);
+            }
             let in_flight = self.in_flight.read();
             let mut txs: Vec<Option<Transaction>> = txs.into_iter().map(Some).collect();
             for ((i, h, size), sig) in checked.into_iter().zip(sig_results) {
@@ -294,10 +305,14 @@ impl Channel {
                         Err(e) => Err(AdmitError::Storage(e.to_string())),
                         Ok(true) => Err(AdmitError::Duplicate),
                         Ok(false) if pool.is_full() => Err(AdmitError::MempoolFull(pool.len())),
+                        Ok(false) if self.params.tps_limit_per_sec > 0 && rate.1 >= self.params.tps_limit_per_sec => {
+                            Err(AdmitError::OutOfTpsLimit(self.params.tps_limit_per_sec))
+                        }
                         Ok(false) => {
                             if let Some(tx) = txs[i].take() {
                                 pool.push(h, tx, size);
                                 admitted += 1;
+                                rate.1 += 1;
                             }
                             Ok(h)
                         }

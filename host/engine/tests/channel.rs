@@ -180,3 +180,21 @@ fn admission_refusals_leave_no_trace() {
     assert_eq!(AdmitError::MempoolFull(3).code(), -19);
     assert_eq!(AdmitError::Duplicate.code(), -108);
 }
+
+#[test]
+fn tps_limit_refuses_with_the_original_code() {
+    let db: Arc<dyn Backend> = Arc::new(MemDb::new());
+    let key = Keypair::dev_account(1000);
+    let store = ChannelStore::open(db, CH).expect("store");
+    let limited = ChannelParams { tps_limit_per_sec: 5, ..params() };
+    let ch = Channel::open(limited, store, &definition(&key), key).expect("open");
+    let r = ch.submit((0..8).map(|n| data(3, n)).collect());
+    // A second boundary may fall inside the call: at least 5 and at most 8 accepted, and when
+    // every transaction landed in one second exactly 5.
+    let ok = r.iter().filter(|r| r.is_ok()).count();
+    assert!((5..=8).contains(&ok), "{r:?}");
+    if ok == 5 {
+        assert!(r[5..].iter().all(|r| matches!(r, Err(AdmitError::OutOfTpsLimit(5)))));
+        assert_eq!(AdmitError::OutOfTpsLimit(5).code(), -19);
+    }
+}

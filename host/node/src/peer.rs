@@ -62,6 +62,7 @@ fn channel_params(cfg: &Config) -> ChannelParams {
         mempool_max: cfg.mempool_max_txs,
         timestamp_boundary_s: cfg.timestamp_boundary_second,
         allow_unsigned_data: cfg.allow_unsigned_data_tx,
+        tps_limit_per_sec: cfg.tps_limit_per_sec,
     }
 }
 

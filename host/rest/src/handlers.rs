@@ -51,7 +51,7 @@ fn json_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>
 
 fn admit_error(e: &AdmitError) -> ApiError {
     let status = match e {
-        AdmitError::MempoolFull(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AdmitError::MempoolFull(_) | AdmitError::OutOfTpsLimit(_) => StatusCode::SERVICE_UNAVAILABLE,
         AdmitError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     };

@@ -1,0 +1,9 @@
+//! The export macro hard-codes abi_stable's root-module symbol name (macro_rules cannot compute
+//! it); this fails if an abi_stable upgrade changes it.
+#[test]
+fn export_symbol_matches_abi_stable() {
+    assert_eq!(
+        loopchain_plugin_api::sdk::ROOT_MODULE_SYMBOL,
+        loopchain_plugin_api::abi_stable::library::ROOT_MODULE_LOADER_NAME
+    );
+}

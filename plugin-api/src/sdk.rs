@@ -182,21 +182,33 @@ extern "C" fn on_install<S: Score>(ctx: HostContextMut<'_>, params: RStr<'_>) ->
     })
 }
 
-extern "C" fn on_update<S: Score>(ctx: HostContextMut<'_>, from: RStr<'_>, params: RStr<'_>) -> RResult<RString, RString> {
+extern "C" fn on_update<S: Score>(
+    ctx: HostContextMut<'_>,
+    from: RStr<'_>,
+    params: RStr<'_>,
+) -> RResult<RString, RString> {
     guarded(|| {
         let mut ctx = Context::new(ctx);
         S::on_update(&mut ctx, from.as_str(), &parse(params)?).map(|()| Value::Null)
     })
 }
 
-extern "C" fn invoke<S: Score>(ctx: HostContextMut<'_>, method: RStr<'_>, params: RStr<'_>) -> RResult<RString, RString> {
+extern "C" fn invoke<S: Score>(
+    ctx: HostContextMut<'_>,
+    method: RStr<'_>,
+    params: RStr<'_>,
+) -> RResult<RString, RString> {
     guarded(|| {
         let mut ctx = Context::new(ctx);
         S::invoke(&mut ctx, method.as_str(), &parse(params)?)
     })
 }
 
-extern "C" fn query<S: Score>(ctx: HostContextMut<'_>, method: RStr<'_>, params: RStr<'_>) -> RResult<RString, RString> {
+extern "C" fn query<S: Score>(
+    ctx: HostContextMut<'_>,
+    method: RStr<'_>,
+    params: RStr<'_>,
+) -> RResult<RString, RString> {
     guarded(|| S::query(&Context::new(ctx), method.as_str(), &parse(params)?))
 }
 

@@ -42,6 +42,15 @@ pub struct Config {
     /// `ENABLE_CHANNEL_AUTH`: only listed peers may join a channel (default false).
     pub enable_channel_auth: bool,
 
+    // ---- SCOREs ----
+    /// `DEFAULT_SCORE_PACKAGE`: SCORE of the default channel (default `hello`; empty = none).
+    pub default_score_package: String,
+    /// `SCORE_PACKAGE_PATH`: directory holding `lib<score>.so` files, watched for rebuilds;
+    /// empty = the directory of the running binary (the cargo profile directory).
+    pub score_package_path: String,
+    /// `SCORE_AUTO_DEPLOY`: a node holding the admin key deploys a changed SCORE build itself.
+    pub score_auto_deploy: bool,
+
     // ---- storage, blocks, transactions ----
     /// `DEFAULT_STORAGE_PATH`: root of the node's data (default `.storage`).
     pub default_storage_path: String,
@@ -106,6 +115,9 @@ impl Default for Config {
             rocksdb_write_buffer_mb: 128,
             log_level: "info".to_owned(),
             log_json: false,
+            default_score_package: "hello".to_owned(),
+            score_package_path: String::new(),
+            score_auto_deploy: true,
         }
     }
 }

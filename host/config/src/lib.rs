@@ -50,6 +50,9 @@
 //! | `ROCKSDB_WRITE_BUFFER_MB` | usize | 128 |
 //! | `LOG_LEVEL` | string | `info` |
 //! | `LOG_JSON` | bool | false |
+//! | `DEFAULT_SCORE_PACKAGE` | string | `hello` |
+//! | `SCORE_PACKAGE_PATH` | string | `""` (next to the binary) |
+//! | `SCORE_AUTO_DEPLOY` | bool | true |
 //!
 //! # Example
 //!

@@ -98,10 +98,13 @@ fn key_names_are_the_seed_names() {
         "TPS_LIMIT_PER_SEC",
         "ROCKSDB_BLOCK_CACHE_MB",
         "LOG_JSON",
+        "DEFAULT_SCORE_PACKAGE",
+        "SCORE_PACKAGE_PATH",
+        "SCORE_AUTO_DEPLOY",
     ] {
         assert!(obj.contains_key(key), "missing key {key}");
     }
-    assert_eq!(obj.len(), 26);
+    assert_eq!(obj.len(), 29);
 }
 
 #[test]

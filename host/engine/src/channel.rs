@@ -245,14 +245,19 @@ impl Channel {
         if !self.params.allow_unsigned_data {
             return Err(AdmitError::UnsignedDisabled);
         }
+        Ok(self.sign_own(Payload::Data { json }))
+    }
+
+    /// A transaction signed by this node's identity key (e.g. its own `Deploy` as channel admin).
+    pub fn sign_own(&self, payload: Payload) -> Transaction {
         let body = TxBody {
             channel: self.name.clone(),
             from: self.key.public(),
             timestamp_us: now_us(),
             nonce: self.nonce.fetch_add(1, Ordering::Relaxed),
-            payload: Payload::Data { json },
+            payload,
         };
-        Ok(self.key.sign_tx(body))
+        self.key.sign_tx(body)
     }
 
     /// Admits transactions into the mempool. Signatures are verified in parallel batches; one

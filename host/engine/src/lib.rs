@@ -19,11 +19,16 @@ mod admit;
 mod channel;
 mod exec;
 mod mempool;
+mod score;
 
 pub use admit::AdmitError;
 pub use channel::{Channel, ChannelParams, ChannelStatus, DriverHandle, Error, TxStatus};
 pub use exec::{BlockContext, BuiltinExecutor, Executor, StateRead, TxOutcome, NO_SCORE_RUNTIME};
 pub use mempool::Mempool;
+pub use score::{
+    ActiveScore, QueryError, ScoreExecutor, ScoreRuntime, NOT_ADMIN, NOT_SUPPORTED, SCORE_ERROR, SCORE_UNAVAILABLE,
+    WRONG_SCORE,
+};
 
 /// Microseconds since the Unix epoch from the system clock (the host's only clock reading).
 pub fn now_us() -> u64 {

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 mod bench;
 mod keys;
 mod peer;
+mod scores;
 
 #[derive(Debug, Parser)]
 #[command(

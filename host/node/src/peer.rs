@@ -1,9 +1,11 @@
 //! `loopchain peer`.
 use crate::keys;
+use crate::scores;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use lc_config::{Config, Overrides};
-use lc_engine::{BuiltinExecutor, Channel, ChannelParams};
+use lc_engine::{Channel, ChannelParams, ScoreExecutor, ScoreRuntime};
+use lc_plugin_host::ScoreRegistry;
 use lc_storage::{Backend, ChannelStore, RocksDb, StorageConfig};
 use lc_types::{Address, ChannelDefinition, Member, Role};
 use std::collections::BTreeMap;
@@ -66,8 +68,18 @@ fn channel_params(cfg: &Config) -> ChannelParams {
     }
 }
 
+/// Install parameters of the dev chain's SCORE: the first 16 deterministic dev accounts
+/// (`Keypair::dev_account(0..16)`, used by `loopchain bench` and the tests) hold 10^24 each; a
+/// token SCORE uses them, others ignore them.
+fn dev_score_params() -> String {
+    let holders: Vec<serde_json::Value> = (0..16)
+        .map(|i| serde_json::json!({"address": Address::of(&lc_crypto::Keypair::dev_account(i).public()), "balance": "1000000000000000000000000"}))
+        .collect();
+    serde_json::json!({ "holders": holders }).to_string()
+}
+
 /// The one-validator dev chain: this node is the only validator and the admin.
-fn dev_channel(name: &str, key: &lc_types::PublicKey) -> ChannelDefinition {
+fn dev_channel(name: &str, key: &lc_types::PublicKey, score: &str) -> ChannelDefinition {
     ChannelDefinition {
         name: name.to_owned(),
         members: vec![Member {
@@ -79,8 +91,8 @@ fn dev_channel(name: &str, key: &lc_types::PublicKey) -> ChannelDefinition {
             role: Role::Validator,
         }],
         admins: vec![*key],
-        score: String::new(),
-        score_params: "{}".into(),
+        score: score.to_owned(),
+        score_params: dev_score_params(),
         consensus: "equal".into(),
         genesis_timestamp_us: 0,
     }
@@ -119,15 +131,43 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
         .with_context(|| format!("opening the database in {}", data_dir.display()))?,
     );
     let backend: Arc<dyn Backend> = db.clone();
-    let def = dev_channel(&cfg.loopchain_default_channel, &key.public());
+    let def = dev_channel(&cfg.loopchain_default_channel, &key.public(), &cfg.default_score_package);
     let store = ChannelStore::open(backend, &def.name)?;
+
+    let registry = Arc::new(ScoreRegistry::new(&data_dir.join("plugins").join("score"))?);
+    for e in registry.load_existing() {
+        warn!(error = %e, "a staged SCORE copy failed to load");
+    }
+    let runtime = ScoreRuntime::new(Arc::clone(&registry), &def.score, def.admins.clone());
     let channel = Channel::open(channel_params(&cfg), store, &def, key)?;
-    let driver = channel.spawn(Box::new(BuiltinExecutor))?;
+    let driver = channel.spawn(Box::new(ScoreExecutor::new(runtime.clone())))?;
+    let lib_dir = scores::library_dir(&cfg.score_package_path)?;
+    scores::sync_build(&channel, &runtime, &lib_dir, cfg.score_auto_deploy, &def.score_params);
+    let _watcher = if def.score.is_empty() {
+        None
+    } else {
+        match scores::watch(
+            Arc::clone(&channel),
+            runtime.clone(),
+            lib_dir,
+            cfg.score_auto_deploy,
+            def.score_params.clone(),
+        ) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                warn!("SCORE rebuilds will not be picked up: {e:#}");
+                None
+            }
+        }
+    };
+    let mut scores_by_channel = BTreeMap::new();
+    scores_by_channel.insert(def.name.clone(), runtime);
 
     let mut channels = BTreeMap::new();
     channels.insert(def.name, Arc::clone(&channel));
     let state = Arc::new(lc_rest::ApiState {
         channels,
+        scores: scores_by_channel,
         default_channel: cfg.loopchain_default_channel.clone(),
         peer_target: format!("{}:{}", cfg.peer_bind_ip, cfg.port_peer),
         max_body_bytes: cfg.rest_max_body_bytes,

@@ -6,7 +6,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use lc_engine::{AdmitError, Channel, TxStatus};
+use lc_engine::{AdmitError, Channel, QueryError, ScoreRuntime, TxStatus};
 use lc_types::{Address, Hash, Transaction};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -250,4 +250,88 @@ pub(crate) async fn avail_peer(
 
 pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found(-1, "no such API path; see /api/v1/...")
+}
+
+fn runtime<'a>(state: &'a ApiState, ch: &Channel) -> Result<&'a ScoreRuntime, ApiError> {
+    state
+        .scores
+        .get(ch.name())
+        .ok_or_else(|| ApiError::not_found(-1, format!("channel {:?} runs no SCORE runtime", ch.name())))
+}
+
+/// Keys the seed's query accepts; anything else is invalid.
+const QUERY_KEYS: [&str; 7] = ["method", "params", "channel", "score", "jsonrpc", "id", "sdk_version"];
+
+pub(crate) async fn post_query(State(state): State<Arc<ApiState>>, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    let body = json_object(body)?;
+    if let Some(k) = body.keys().find(|k| !QUERY_KEYS.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(INVALID_PARAMS, format!("fail validate params. unknown key {k:?}")));
+    }
+    let method = match body.get("method") {
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        _ => return Err(ApiError::bad_request(INVALID_PARAMS, "fail validate params. method (string) is required")),
+    };
+    let params = match body.get("params") {
+        None | Some(Value::Null) => "{}".to_owned(),
+        Some(Value::String(s)) => s.clone(),
+        Some(v @ Value::Object(_)) => v.to_string(),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                INVALID_PARAMS,
+                "fail validate params. params must be an object or a string",
+            ))
+        }
+    };
+    let ch = Arc::clone(channel(&state, channel_field(&body)?.as_deref())?);
+    let rt = runtime(&state, &ch)?.clone();
+    let score = match body.get("score") {
+        Some(Value::String(s)) => s.clone(),
+        None | Some(Value::Null) => rt.channel_score().to_owned(),
+        Some(_) => return Err(ApiError::bad_request(INVALID_PARAMS, "fail validate params. score must be a string")),
+    };
+    let result = tokio::task::spawn_blocking(move || rt.query(ch.store(), &score, &method, &params))
+        .await
+        .map_err(|e| ApiError::internal(format!("query task failed: {e}")))?;
+    match result {
+        Ok(json) => {
+            let response: Value = serde_json::from_str(&json).unwrap_or(Value::String(json));
+            Ok(Json(json!({"response_code": "0", "response": response})).into_response())
+        }
+        Err(e @ (QueryError::NotDeployed(_) | QueryError::NotStaged(..))) => {
+            Err(ApiError::not_found(9100, e.to_string()))
+        }
+        Err(e @ (QueryError::Score(_) | QueryError::Wrote(_))) => Err(ApiError::bad_request(9000, e.to_string())),
+        Err(e @ QueryError::Storage(_)) => Err(ApiError::internal(e.to_string())),
+    }
+}
+
+pub(crate) async fn status_score(
+    State(state): State<Arc<ApiState>>,
+    q: Result<Query<Params>, QueryRejection>,
+) -> ApiResult {
+    let p = params(q)?;
+    let ch = Arc::clone(channel(&state, p.get("channel").map(String::as_str))?);
+    let rt = runtime(&state, &ch)?.clone();
+    let score = p.get("score").cloned().unwrap_or_else(|| rt.channel_score().to_owned());
+    let active = rt.active(ch.store(), &score).map_err(|e| ApiError::internal(e.to_string()))?;
+    let all: Vec<Value> = rt
+        .registry()
+        .all()
+        .iter()
+        .filter(|l| l.name == score)
+        .map(|l| json!({"version": l.version, "code_hash": l.code_hash}))
+        .collect();
+    let mut body = json!({
+        "response_code": "0",
+        "id": score,
+        "status": if active.is_some() { "active" } else { "not deployed" },
+        "all_version": all,
+        "last_load_error": rt.last_load_error(),
+    });
+    if let (Some(a), Some(m)) = (active, body.as_object_mut()) {
+        m.insert("version".into(), json!(a.version));
+        m.insert("code_hash".into(), json!(a.code_hash));
+        m.insert("since_height".into(), json!(a.since_height));
+    }
+    Ok(Json(body).into_response())
 }

@@ -13,6 +13,8 @@
 //! | `GET /api/v1/transactions?hash=` | the transaction (pending or committed) |
 //! | `GET /api/v1/transactions/result?hash=` | pending / success / failure receipt |
 //! | `GET /api/v1/blocks[?height=\|?hash=]` | last committed block, or the one asked for |
+//! | `POST /api/v1/query` | `{"method": ..., "params": {...}}` (+ `score`, `channel`): a SCORE query over committed state |
+//! | `GET /api/v1/status/score` | the channel SCORE: name, version, code hash, staged versions, last load error |
 //! | `GET /api/v1/status/peer`, `/avail/peer` | channel status |
 //!
 //! `channel` is a query parameter (GET) or a JSON field (POST); default `LOOPCHAIN_DEFAULT_CHANNEL`.
@@ -24,7 +26,7 @@ mod json;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use lc_engine::Channel;
+use lc_engine::{Channel, ScoreRuntime};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -36,6 +38,8 @@ pub const MAX_BATCH_TXS: usize = 10_000;
 pub struct ApiState {
     /// Channels by name.
     pub channels: BTreeMap<String, Arc<Channel>>,
+    /// SCORE runtime of each channel, by channel name.
+    pub scores: BTreeMap<String, ScoreRuntime>,
     /// Channel used when a request names none.
     pub default_channel: String,
     /// This node's `host:port` for peers (reported in status).
@@ -52,6 +56,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/transactions/batch", post(handlers::post_batch))
         .route("/api/v1/transactions/result", get(handlers::get_result))
         .route("/api/v1/blocks", get(handlers::get_blocks))
+        .route("/api/v1/query", post(handlers::post_query))
+        .route("/api/v1/status/score", get(handlers::status_score))
         .route("/api/v1/status/peer", get(handlers::status_peer))
         .route("/api/v1/avail/peer", get(handlers::avail_peer))
         .fallback(handlers::not_found)

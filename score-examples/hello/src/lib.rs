@@ -16,6 +16,8 @@ impl Score for Hello {
         match method {
             // The same as a Data transaction, as an explicit call.
             "store" => Self::on_data(ctx, params),
+            // Shows the panic guard: the transaction gets a failure receipt, the node keeps running.
+            "panic" => panic!("hello was asked to panic"),
             other => Err(format!("unknown method {other:?}")),
         }
     }

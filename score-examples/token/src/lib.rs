@@ -55,7 +55,8 @@ impl Score for Token {
                 let value = amount(&params["value"], "value")?;
                 let from = ctx.sender();
                 let from_bal = ctx.get_u128(&balance_key(&from))?.unwrap_or(0);
-                let rest = from_bal.checked_sub(value).ok_or_else(|| format!("insufficient balance: {from_bal} < {value}"))?;
+                let rest =
+                    from_bal.checked_sub(value).ok_or_else(|| format!("insufficient balance: {from_bal} < {value}"))?;
                 ctx.set_u128(&balance_key(&from), rest);
                 let to_bal = ctx.get_u128(&balance_key(&to))?.unwrap_or(0);
                 ctx.set_u128(&balance_key(&to), to_bal.checked_add(value).ok_or("balance overflows u128")?);

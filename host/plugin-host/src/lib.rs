@@ -1,0 +1,21 @@
+//! Plugin host: loads SCORE libraries and calls them.
+//!
+//! - [`ScoreRegistry::stage`] copies a library file to a **content-addressed** name
+//!   (`<dir>/<stem>-<sha3>.so`, written to a temp name then renamed, never over a loaded file),
+//!   loads it with `lib_header_from_path(..).init_root_module::<ScoreModuleRef>()` (never
+//!   `RootModule::load_from*`, which caches one library per type), checks the layout, the
+//!   plugin-api semver and [`SCORE_API_VERSION`], and keeps it by code hash. A broken file is
+//!   refused with a clear [`LoadError`]; whatever was loaded before stays loaded.
+//! - Libraries are never unloaded (a loaded `.so` cannot be safely unmapped while any pointer into
+//!   it may live): memory grows by one image per deployed version, about 0.6 MB in release and
+//!   13 MB in debug builds.
+//! - [`CallContext`] is the host side of the SCORE ABI: namespaced state reads over a caller-given
+//!   view, a write buffer kept only when the call succeeds, events. It never panics.
+#![warn(missing_docs)]
+
+mod context;
+mod registry;
+
+pub use context::{namespaced_key, CallContext, CallEnv};
+pub use loopchain_plugin_api::SCORE_API_VERSION;
+pub use registry::{CallResult, LoadError, ScoreLibrary, ScoreRegistry};

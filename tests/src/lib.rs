@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Path of the `loopchain` binary, built (once per test process) with the same profile.
+/// Path of the `loopchain` binary, built (once per test process, with the `hello` and `token`
+/// SCOREs it loads from its own directory) with the same profile.
 pub fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -17,7 +18,7 @@ pub fn binary() -> &'static Path {
         let root = manifest.parent().expect("workspace root");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "lc-node", "--bin", "loopchain"])
+            .args(["build", "--quiet", "-p", "lc-node", "-p", "hello", "-p", "token"])
             .current_dir(root)
             .status()
             .expect("running cargo build for the loopchain binary");

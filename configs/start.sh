@@ -6,5 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/prereqs.sh
-cargo build --locked -p lc-node -p hello -p token
+cargo build --locked -p lc-node -p hello -p token -p ledger -p ledger-v2
 exec "${CARGO_TARGET_DIR:-target}/debug/loopchain" peer "$@"

@@ -18,7 +18,20 @@ pub fn binary() -> &'static Path {
         let root = manifest.parent().expect("workspace root");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "lc-node", "-p", "hello", "-p", "token"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "lc-node",
+                "-p",
+                "hello",
+                "-p",
+                "token",
+                "-p",
+                "ledger",
+                "-p",
+                "ledger-v2",
+            ])
             .current_dir(root)
             .status()
             .expect("running cargo build for the loopchain binary");
@@ -242,4 +255,37 @@ pub fn signed_data_tx(channel: &str, account: u64, nonce: u64, json: &str, times
 /// Wall clock in µs (for transaction timestamps).
 pub fn now_us() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+/// A signed `Call` transaction from dev account `account`.
+pub fn signed_call_tx(
+    channel: &str,
+    account: u64,
+    nonce: u64,
+    score: &str,
+    method: &str,
+    params: &Value,
+) -> lc_types::Transaction {
+    let kp = lc_crypto::Keypair::dev_account(account);
+    kp.sign_tx(lc_types::TxBody {
+        channel: channel.into(),
+        from: kp.public(),
+        timestamp_us: now_us(),
+        nonce,
+        payload: lc_types::Payload::Call {
+            score: score.into(),
+            method: method.into(),
+            params_json: params.to_string(),
+        },
+    })
+}
+
+/// The `hx` address of dev account `account`.
+pub fn dev_address(account: u64) -> String {
+    lc_types::Address::of(&lc_crypto::Keypair::dev_account(account).public()).to_string()
+}
+
+/// Directory of the built binary and SCORE libraries.
+pub fn profile_dir() -> &'static Path {
+    binary().parent().expect("profile dir")
 }

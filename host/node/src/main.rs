@@ -3,13 +3,17 @@
 //! - `loopchain peer [-o FILE] [-p PORT] [-r HOST:PORT] [--set KEY=VALUE]...` runs a node.
 //! - `loopchain bench ...` is the load tool: signed transactions through the batch API into
 //!   committed blocks, reporting committed tx/s.
+//! - `loopchain tx call|data|deploy ...` signs and sends one transaction.
+//! - `loopchain score new NAME` scaffolds a SCORE crate.
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
 mod keys;
 mod peer;
+mod score_new;
 mod scores;
+mod tx;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,6 +33,17 @@ enum Cmd {
     /// Load tool: sign transactions from dev accounts, push them through
     /// /api/v1/transactions/batch and report committed transactions per second.
     Bench(bench::BenchArgs),
+    /// Build, sign and send a transaction (signed_tx REST form).
+    Tx(tx::TxArgs),
+    /// SCORE tools.
+    #[command(subcommand)]
+    Score(ScoreCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum ScoreCmd {
+    /// Scaffold a SCORE crate pinned to this node's plugin-api.
+    New(score_new::ScoreNewArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +51,8 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Peer(args) => peer::run(args),
         Cmd::Bench(args) => bench::run(args),
+        Cmd::Tx(args) => tx::run(args),
+        Cmd::Score(ScoreCmd::New(args)) => score_new::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

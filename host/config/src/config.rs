@@ -48,6 +48,9 @@ pub struct Config {
     /// `SCORE_PACKAGE_PATH`: directory holding `lib<score>.so` files, watched for rebuilds;
     /// empty = the directory of the running binary (the cargo profile directory).
     pub score_package_path: String,
+    /// `SCORE_INVOKE_TIMEOUT`: longest one transaction may execute, seconds (default 10); past it
+    /// the channel halts with an error and the node's other channels keep running.
+    pub score_invoke_timeout: f64,
     /// `SCORE_AUTO_DEPLOY`: a node holding the admin key deploys a changed SCORE build itself.
     pub score_auto_deploy: bool,
 
@@ -118,6 +121,7 @@ impl Default for Config {
             default_score_package: "hello".to_owned(),
             score_package_path: String::new(),
             score_auto_deploy: true,
+            score_invoke_timeout: 10.0,
         }
     }
 }
@@ -200,6 +204,14 @@ impl Config {
             return Err(invalid(
                 "INTERVAL_BLOCKGENERATION",
                 format!("{iv} seconds is out of range; must be > 0 and <= {MAX_INTERVAL_SECONDS}"),
+            ));
+        }
+
+        let t = self.score_invoke_timeout;
+        if !(t.is_finite() && t > 0.0 && t <= 86_400.0) {
+            return Err(invalid(
+                "SCORE_INVOKE_TIMEOUT",
+                format!("{t} seconds is out of range; must be > 0 and <= 86400"),
             ));
         }
 

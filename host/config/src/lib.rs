@@ -53,6 +53,7 @@
 //! | `DEFAULT_SCORE_PACKAGE` | string | `hello` |
 //! | `SCORE_PACKAGE_PATH` | string | `""` (next to the binary) |
 //! | `SCORE_AUTO_DEPLOY` | bool | true |
+//! | `SCORE_INVOKE_TIMEOUT` | f64 seconds | 10 |
 //!
 //! # Example
 //!

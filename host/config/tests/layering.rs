@@ -101,10 +101,11 @@ fn key_names_are_the_seed_names() {
         "DEFAULT_SCORE_PACKAGE",
         "SCORE_PACKAGE_PATH",
         "SCORE_AUTO_DEPLOY",
+        "SCORE_INVOKE_TIMEOUT",
     ] {
         assert!(obj.contains_key(key), "missing key {key}");
     }
-    assert_eq!(obj.len(), 29);
+    assert_eq!(obj.len(), 30);
 }
 
 #[test]

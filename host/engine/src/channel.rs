@@ -41,6 +41,15 @@ pub enum Error {
     /// A parent block the driver needs is neither committed nor pending.
     #[error("block {0} is missing")]
     MissingBlock(Hash),
+    /// Executing one transaction took longer than the deadline (`SCORE_INVOKE_TIMEOUT`): the
+    /// channel halts; the node's other channels keep running.
+    #[error("executing {what} exceeded the deadline of {timeout:?}; the channel is halted")]
+    Deadline {
+        /// The transaction and height.
+        what: String,
+        /// The deadline.
+        timeout: Duration,
+    },
     /// The driver thread panicked (a bug); the channel is halted.
     #[error("channel driver thread panicked")]
     DriverPanicked,
@@ -68,6 +77,8 @@ pub struct ChannelParams {
     pub timestamp_boundary_s: u64,
     /// Admission limit, transactions per second and channel; 0 = off (TPS_LIMIT_PER_SEC).
     pub tps_limit_per_sec: u64,
+    /// Longest a single transaction may execute (SCORE_INVOKE_TIMEOUT); past it the channel halts.
+    pub invoke_timeout: Duration,
     /// Whether the node signs raw `{"data": ...}` submissions itself (ALLOW_UNSIGNED_DATA_TX).
     pub allow_unsigned_data: bool,
 }
@@ -84,6 +95,7 @@ impl Default for ChannelParams {
             timestamp_boundary_s: 900,
             allow_unsigned_data: true,
             tps_limit_per_sec: 0,
+            invoke_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -144,6 +156,10 @@ pub struct Channel {
     nonce: AtomicU64,
     /// `(second, admitted in that second)` for `tps_limit_per_sec`; guarded by the pool lock.
     rate: Mutex<(u64, u64)>,
+    /// The execution in progress and its deadline, watched by the watchdog thread.
+    watch: Mutex<Option<(Instant, String)>>,
+    /// Set when the watchdog halted the channel while the driver is stuck in an execution.
+    stuck: AtomicBool,
 }
 
 impl std::fmt::Debug for Channel {
@@ -194,6 +210,8 @@ impl Channel {
             stop: AtomicBool::new(false),
             nonce: AtomicU64::new(now_us()),
             rate: Mutex::new((0, 0)),
+            watch: Mutex::new(None),
+            stuck: AtomicBool::new(false),
         });
         channel.refresh_tip_status()?;
         Ok(channel)
@@ -364,7 +382,27 @@ impl Channel {
             }
             r
         })?;
+        let channel = Arc::clone(self);
+        std::thread::Builder::new().name(format!("watchdog-{}", self.name)).spawn(move || channel.watchdog())?;
         Ok(DriverHandle { thread: Some(thread), channel: Arc::clone(self) })
+    }
+
+    /// Halts the channel when one execution overruns its deadline. The driver thread stays inside
+    /// the execution; nothing of the block is committed.
+    fn watchdog(&self) {
+        let tick = (self.params.invoke_timeout / 4).clamp(Duration::from_millis(10), Duration::from_millis(200));
+        while !self.stop.load(Ordering::SeqCst) && self.status.read().halted.is_none() {
+            std::thread::sleep(tick);
+            let overrun = match &*self.watch.lock() {
+                Some((deadline, what)) if Instant::now() > *deadline => Some(what.clone()),
+                _ => None,
+            };
+            if let Some(what) = overrun {
+                self.stuck.store(true, Ordering::SeqCst);
+                self.halt(&Error::Deadline { what, timeout: self.params.invoke_timeout });
+                return;
+            }
+        }
     }
 
     fn halt(&self, e: &Error) {
@@ -388,6 +426,12 @@ impl DriverHandle {
         {
             let _pool = self.channel.pool.lock();
             self.channel.wake.notify_all();
+        }
+        if self.channel.stuck.load(Ordering::SeqCst) {
+            // The driver is inside an execution that never returned: leave it; the process exit
+            // ends it.
+            let what = self.channel.status.read().halted.clone().unwrap_or_default();
+            return Err(Error::Deadline { what, timeout: self.channel.params.invoke_timeout });
         }
         match self.thread.take().map(JoinHandle::join) {
             Some(Ok(r)) => r,
@@ -546,8 +590,19 @@ impl<'a> Driver<'a> {
                 }
                 let outcome = {
                     let view = Overlay { store: &ch.store, layers: layers.clone(), current: &writes };
-                    self.executor.execute(&view, &ctx, &tx, hash)
+                    let what = format!("transaction {hash} at height {}", req.height);
+                    *ch.watch.lock() = Some((Instant::now() + ch.params.invoke_timeout, what));
+                    let outcome = self.executor.execute(&view, &ctx, &tx, hash);
+                    *ch.watch.lock() = None;
+                    outcome
                 };
+                if ch.stuck.load(Ordering::SeqCst) {
+                    // The watchdog gave up on this execution; nothing of the block is kept.
+                    return Err(Error::Deadline {
+                        what: format!("transaction {hash}"),
+                        timeout: ch.params.invoke_timeout,
+                    });
+                }
                 if outcome.receipt.status == lc_types::ReceiptStatus::Success {
                     writes.extend(outcome.writes);
                 }

@@ -198,3 +198,59 @@ fn tps_limit_refuses_with_the_original_code() {
         assert_eq!(AdmitError::OutOfTpsLimit(5).code(), -19);
     }
 }
+
+/// Sleeps on the `Data` payload "slow", succeeds otherwise.
+#[derive(Debug)]
+struct Sleepy;
+
+impl Executor for Sleepy {
+    fn execute(&mut self, _state: &dyn StateRead, _ctx: &BlockContext, tx: &Transaction, tx_hash: Hash) -> TxOutcome {
+        if matches!(&tx.body.payload, Payload::Data { json } if json == "\"slow\"") {
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        TxOutcome { receipt: Receipt::success(tx_hash), writes: WriteSet::new() }
+    }
+}
+
+#[test]
+fn execution_deadline_halts_only_that_channel() {
+    let db: Arc<dyn Backend> = Arc::new(MemDb::new());
+    let key = Keypair::dev_account(1000);
+    let params = ChannelParams { invoke_timeout: Duration::from_millis(300), ..params() };
+    let slow_def = definition(&key);
+    let slow =
+        Channel::open(params.clone(), ChannelStore::open(Arc::clone(&db), CH).expect("store"), &slow_def, key.clone())
+            .expect("open");
+    let other_def = ChannelDefinition { name: "other".into(), ..definition(&key) };
+    let other = Channel::open(params, ChannelStore::open(db, "other").expect("store"), &other_def, key).expect("open");
+    let slow_driver = slow.spawn(Box::new(Sleepy)).expect("spawn");
+    let other_driver = other.spawn(Box::new(Sleepy)).expect("spawn");
+
+    let kp = Keypair::dev_account(9);
+    let tx = kp.sign_tx(TxBody {
+        channel: CH.into(),
+        from: kp.public(),
+        timestamp_us: now_us(),
+        nonce: 1,
+        payload: Payload::Data { json: "\"slow\"".into() },
+    });
+    let h = tx.hash();
+    assert_eq!(slow.submit(vec![tx]), vec![Ok(h)]);
+    wait_until("channel halted", || slow.status().halted.is_some());
+    let reason = slow.status().halted.unwrap_or_default();
+    assert!(reason.contains("exceeded the deadline") && reason.contains(&h.to_hex()), "{reason}");
+    assert!(matches!(slow.tx_status(&h), Ok(TxStatus::Pending(_))), "nothing of the block was committed");
+
+    // The other channel keeps committing.
+    let before = other.status().height;
+    let tx = data(9, 2);
+    let tx = Keypair::dev_account(9).sign_tx(TxBody { channel: "other".into(), ..tx.body });
+    let h2 = tx.hash();
+    assert_eq!(other.submit(vec![tx]), vec![Ok(h2)]);
+    wait_until("other channel commits", || matches!(other.tx_status(&h2), Ok(TxStatus::Committed(..))));
+    assert!(other.status().height > before);
+    assert!(other.status().halted.is_none());
+
+    assert!(matches!(slow_driver.stop(), Err(lc_engine::Error::Deadline { .. })));
+    other_driver.stop().expect("stop");
+}

@@ -65,6 +65,7 @@ fn channel_params(cfg: &Config) -> ChannelParams {
         timestamp_boundary_s: cfg.timestamp_boundary_second,
         allow_unsigned_data: cfg.allow_unsigned_data_tx,
         tps_limit_per_sec: cfg.tps_limit_per_sec,
+        invoke_timeout: Duration::from_secs_f64(cfg.score_invoke_timeout),
     }
 }
 

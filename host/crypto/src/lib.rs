@@ -6,9 +6,12 @@
 //! - Batch verification splits work across cores ([`rayon`]) and, when a batch fails, finds the
 //!   offending signatures one by one so good transactions are never lost with a bad one.
 //!
-//! BLS12-381 vote aggregation lands with the consensus work (see the README's roadmap).
+//! - BLS12-381 (blst, min_pk, IETF POP ciphersuite) votes, aggregation and quorum/timeout
+//!   certificate verification live in [`bls`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod bls;
 
 use ed25519_consensus::{batch, SigningKey, VerificationKey};
 use lc_types::{sha3_concat, Block, BlockHeader, Hash, PublicKey, Signature, Transaction, TxBody};

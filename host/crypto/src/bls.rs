@@ -150,6 +150,78 @@ pub fn verify(pk: &BlsPublicKey, msg: &[u8], sig: &BlsSignature) -> Result<(), B
     }
 }
 
+/// An epoch's validator keys, validated once and kept decompressed (bitmap order), so certificate
+/// checks pay neither decompression nor subgroup checks per key.
+#[derive(Clone)]
+pub struct ValidatorKeys {
+    keys: Vec<BlsPublicKey>,
+    parsed: Vec<PublicKey>,
+}
+
+impl std::fmt::Debug for ValidatorKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValidatorKeys").field("keys", &self.keys).finish()
+    }
+}
+
+impl ValidatorKeys {
+    /// Validates every key (`key_validate`: on the curve, in the subgroup, not the identity).
+    pub fn new(keys: &[BlsPublicKey]) -> Result<Self, BlsError> {
+        let parsed = keys.iter().map(public_key).collect::<Result<_, _>>()?;
+        Ok(Self { keys: keys.to_vec(), parsed })
+    }
+
+    /// Number of validators.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The compressed keys.
+    pub fn keys(&self) -> &[BlsPublicKey] {
+        &self.keys
+    }
+}
+
+/// A signature verified on receipt, kept decompressed for aggregation.
+#[derive(Clone)]
+pub struct VerifiedSignature(Signature);
+
+impl std::fmt::Debug for VerifiedSignature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifiedSignature(..)")
+    }
+}
+
+/// Verifies validator `index`'s signature over `msg` once, on receipt (with the subgroup check).
+pub fn verify_from(
+    keys: &ValidatorKeys,
+    index: usize,
+    msg: &[u8],
+    sig: &BlsSignature,
+) -> Result<VerifiedSignature, BlsError> {
+    let pk = keys.parsed.get(index).ok_or(BlsError::BadBitmap { validators: keys.len() })?;
+    let s = signature(sig)?;
+    match s.verify(true, msg, VOTE_DST, &[], pk, false) {
+        BLST_ERROR::BLST_SUCCESS => Ok(VerifiedSignature(s)),
+        _ => Err(BlsError::BadSignature),
+    }
+}
+
+/// Aggregates signatures verified on receipt (no further checks): the cheap path of QC building.
+pub fn aggregate_verified(sigs: &[VerifiedSignature]) -> Result<BlsSignature, BlsError> {
+    let refs: Vec<&Signature> = sigs.iter().map(|s| &s.0).collect();
+    if refs.is_empty() {
+        return Err(BlsError::Empty);
+    }
+    let agg = AggregateSignature::aggregate(&refs, false).map_err(|_| BlsError::MalformedSignature)?;
+    Ok(BlsSignature(agg.to_signature().compress()))
+}
+
 /// Aggregates signatures that were each verified on receipt (no per-signature subgroup check).
 pub fn aggregate(sigs: &[BlsSignature]) -> Result<BlsSignature, BlsError> {
     if sigs.is_empty() {
@@ -197,10 +269,9 @@ pub fn signers(bitmap: &[u8], n: usize) -> Result<Vec<usize>, BlsError> {
 
 /// Verifies a QC's aggregate signature against the epoch's validator keys (bitmap order) with ONE
 /// `fast_aggregate_verify`. Returns the signer indices; the caller checks their weight is a quorum.
-pub fn verify_qc(qc: &QuorumCert, channel: &str, keys: &[BlsPublicKey]) -> Result<Vec<usize>, BlsError> {
+pub fn verify_qc(qc: &QuorumCert, channel: &str, keys: &ValidatorKeys) -> Result<Vec<usize>, BlsError> {
     let who = signers(&qc.signer_bitmap, keys.len())?;
-    let pks: Vec<PublicKey> = who.iter().map(|i| public_key(&keys[*i])).collect::<Result<_, _>>()?;
-    let refs: Vec<&PublicKey> = pks.iter().collect();
+    let refs: Vec<&PublicKey> = who.iter().map(|i| &keys.parsed[*i]).collect();
     let msg = vote_message(channel, qc.epoch, qc.round, qc.height, qc.block_hash);
     match signature(&qc.aggregate_signature)?.fast_aggregate_verify(true, &msg, VOTE_DST, &refs) {
         BLST_ERROR::BLST_SUCCESS => Ok(who),
@@ -210,7 +281,7 @@ pub fn verify_qc(qc: &QuorumCert, channel: &str, keys: &[BlsPublicKey]) -> Resul
 
 /// Verifies a TC: its carried high QC, that the QC's round equals the highest signed `hqc_round`,
 /// and the aggregate over the distinct timeout messages (`aggregate_verify`). Returns the signers.
-pub fn verify_tc(tc: &TimeoutCert, channel: &str, keys: &[BlsPublicKey]) -> Result<Vec<usize>, BlsError> {
+pub fn verify_tc(tc: &TimeoutCert, channel: &str, keys: &ValidatorKeys) -> Result<Vec<usize>, BlsError> {
     let who = signers(&tc.signer_bitmap, keys.len())?;
     if tc.hqc_rounds.len() != who.len() {
         return Err(BlsError::BadTimeoutCert("one hqc_round per signer"));
@@ -223,10 +294,9 @@ pub fn verify_tc(tc: &TimeoutCert, channel: &str, keys: &[BlsPublicKey]) -> Resu
         return Err(BlsError::BadTimeoutCert("hqc_round must be below the timed-out round"));
     }
     verify_qc(&tc.high_qc, channel, keys)?;
-    let pks: Vec<PublicKey> = who.iter().map(|i| public_key(&keys[*i])).collect::<Result<_, _>>()?;
     let msgs: Vec<Vec<u8>> = tc.hqc_rounds.iter().map(|r| timeout_message(channel, tc.epoch, tc.round, *r)).collect();
     let msg_refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
-    let pk_refs: Vec<&PublicKey> = pks.iter().collect();
+    let pk_refs: Vec<&PublicKey> = who.iter().map(|i| &keys.parsed[*i]).collect();
     match signature(&tc.aggregate_signature)?.aggregate_verify(true, &msg_refs, VOTE_DST, &pk_refs, false) {
         BLST_ERROR::BLST_SUCCESS => Ok(who),
         _ => Err(BlsError::BadSignature),
@@ -275,7 +345,7 @@ mod tests {
     #[test]
     fn qc_verifies_with_one_check_and_rejects_tampering() {
         let kps = keys(4);
-        let pks: Vec<BlsPublicKey> = kps.iter().map(BlsKeypair::public).collect();
+        let pks = ValidatorKeys::new(&kps.iter().map(BlsKeypair::public).collect::<Vec<_>>()).expect("keys");
         let qc = qc_of(&kps, &[0, 2, 3], 9);
         assert_eq!(verify_qc(&qc, "c", &pks), Ok(vec![0, 2, 3]));
         assert_eq!(verify_qc(&qc, "other-channel", &pks), Err(BlsError::BadSignature));
@@ -296,7 +366,7 @@ mod tests {
     #[test]
     fn tc_requires_the_proven_highest_round() {
         let kps = keys(4);
-        let pks: Vec<BlsPublicKey> = kps.iter().map(BlsKeypair::public).collect();
+        let pks = ValidatorKeys::new(&kps.iter().map(BlsKeypair::public).collect::<Vec<_>>()).expect("keys");
         let high_qc = qc_of(&kps, &[0, 1, 2], 7);
         let hqc_rounds = vec![7, 6, 7];
         let sigs: Vec<BlsSignature> = [0usize, 1, 3]
@@ -324,6 +394,34 @@ mod tests {
         let mut count = tc;
         count.hqc_rounds.pop();
         assert!(matches!(verify_tc(&count, "c", &pks), Err(BlsError::BadTimeoutCert(_))));
+    }
+
+    #[test]
+    fn verified_votes_aggregate_into_a_valid_qc() {
+        let kps = keys(7);
+        let vk = ValidatorKeys::new(&kps.iter().map(BlsKeypair::public).collect::<Vec<_>>()).expect("keys");
+        let h = Hash([1; 32]);
+        let msg = vote_message("c", 2, 3, 4, h);
+        let verified: Vec<VerifiedSignature> = [1usize, 2, 4, 5, 6]
+            .iter()
+            .map(|i| verify_from(&vk, *i, &msg, &kps[*i].sign(&msg)).expect("valid vote"))
+            .collect();
+        assert_eq!(
+            verify_from(&vk, 0, &msg, &kps[1].sign(&msg)).err(),
+            Some(BlsError::BadSignature),
+            "wrong voter index"
+        );
+        assert!(verify_from(&vk, 9, &msg, &kps[1].sign(&msg)).is_err());
+        let qc = QuorumCert {
+            epoch: 2,
+            round: 3,
+            height: 4,
+            block_hash: h,
+            signer_bitmap: bitmap(7, [1, 2, 4, 5, 6]),
+            aggregate_signature: aggregate_verified(&verified).expect("aggregate"),
+        };
+        assert_eq!(verify_qc(&qc, "c", &vk), Ok(vec![1, 2, 4, 5, 6]));
+        assert!(ValidatorKeys::new(&[BlsPublicKey([0; 48])]).is_err());
     }
 
     #[test]

@@ -189,6 +189,9 @@ impl ScoreExecutor {
         tx_hash: Hash,
         (score, code_hash, params): (&str, &Hash, &str),
     ) -> TxOutcome {
+        if !lc_plugin_host::valid_score_name(score) {
+            return Self::fail(tx_hash, WRONG_SCORE, format!("invalid SCORE name {score:?}: use 1-64 of [a-z0-9_-]"));
+        }
         if !self.runtime.is_admin(&tx.body.from) {
             return Self::fail(
                 tx_hash,

@@ -18,4 +18,4 @@ mod registry;
 
 pub use context::{namespaced_key, CallContext, CallEnv};
 pub use loopchain_plugin_api::SCORE_API_VERSION;
-pub use registry::{CallResult, LoadError, ScoreLibrary, ScoreRegistry};
+pub use registry::{valid_score_name, CallResult, LoadError, ScoreLibrary, ScoreRegistry};

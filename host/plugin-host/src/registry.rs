@@ -114,18 +114,26 @@ impl ScoreLibrary {
     }
 }
 
+/// SCORE names are 1-64 characters of `[a-z0-9_-]` (they name state namespaces: no `/`).
+pub fn valid_score_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
 /// All SCORE libraries a node has staged, by code hash.
 #[derive(Debug)]
 pub struct ScoreRegistry {
     dir: PathBuf,
     loaded: Mutex<BTreeMap<Hash, Arc<ScoreLibrary>>>,
+    staging: Mutex<()>,
 }
 
 impl ScoreRegistry {
     /// A registry keeping its content-addressed copies in `dir` (created when missing).
     pub fn new(dir: &Path) -> Result<Self, LoadError> {
         std::fs::create_dir_all(dir).map_err(|source| LoadError::Io { path: dir.to_path_buf(), source })?;
-        Ok(Self { dir: dir.to_path_buf(), loaded: Mutex::new(BTreeMap::new()) })
+        Ok(Self { dir: dir.to_path_buf(), loaded: Mutex::new(BTreeMap::new()), staging: Mutex::new(()) })
     }
 
     /// Loads every content-addressed copy already in the directory (after a restart). Files
@@ -136,7 +144,24 @@ impl ScoreRegistry {
         let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         paths.sort();
         for p in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "so")) {
-            if let Err(e) = self.stage(&p) {
+            let bytes = match std::fs::read(&p) {
+                Ok(b) => b,
+                Err(source) => {
+                    errors.push(LoadError::Io { path: p, source });
+                    continue;
+                }
+            };
+            // A copy is named after its content: anything else was altered on disk.
+            let named = p.file_stem().and_then(|s| s.to_str()).and_then(|s| s.rsplit('-').next()).map(str::to_owned);
+            let actual = sha3(&bytes);
+            if named.as_deref() != Some(actual.to_hex().as_str()) {
+                errors.push(LoadError::Library {
+                    path: p,
+                    reason: format!("content hash {actual} does not match the file name; skipped"),
+                });
+                continue;
+            }
+            if let Err(e) = self.stage_bytes(&p, &bytes) {
                 errors.push(e);
             }
         }
@@ -151,6 +176,8 @@ impl ScoreRegistry {
 
     /// Stages library bytes (from a file or, later, from a peer); `origin` names them in errors.
     pub fn stage_bytes(&self, origin: &Path, bytes: &[u8]) -> Result<Arc<ScoreLibrary>, LoadError> {
+        // One staging at a time: copies, loads and the map stay consistent.
+        let _staging = self.staging.lock();
         let code_hash = sha3(bytes);
         if let Some(lib) = self.loaded.lock().get(&code_hash) {
             return Ok(Arc::clone(lib));
@@ -192,6 +219,24 @@ impl ScoreRegistry {
         info!(score = %lib.name, version = %lib.version, code_hash = %code_hash, "staged SCORE library");
         self.loaded.lock().insert(code_hash, Arc::clone(&lib));
         Ok(lib)
+    }
+
+    fn open(origin: &Path, path: &Path) -> Result<(ScoreModuleRef, loopchain_plugin_api::ScoreMetadata), LoadError> {
+        let refused = |reason: String| LoadError::Library { path: origin.to_path_buf(), reason };
+        let header = lib_header_from_path(path).map_err(|e| refused(e.to_string()))?;
+        let module = header.init_root_module::<ScoreModuleRef>().map_err(|e| refused(e.to_string()))?;
+        let meta = (module.metadata())();
+        if meta.api_version != SCORE_API_VERSION {
+            return Err(LoadError::ApiVersion {
+                path: origin.to_path_buf(),
+                got: meta.api_version,
+                expected: SCORE_API_VERSION,
+            });
+        }
+        if !valid_score_name(meta.name.as_str()) {
+            return Err(refused(format!("SCORE name {:?} is invalid: use 1-64 of [a-z0-9_-]", meta.name.as_str())));
+        }
+        Ok((module, meta))
     }
 
     /// A staged library by code hash.

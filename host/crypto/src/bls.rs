@@ -378,9 +378,9 @@ mod tests {
             epoch: 0,
             round: 9,
             signer_bitmap: bitmap(4, [0, 1, 3]),
-            hqc_rounds: hqc_rounds.clone(),
+            hqc_rounds,
             aggregate_signature: aggregate(&sigs).expect("aggregate"),
-            high_qc: high_qc.clone(),
+            high_qc,
         };
         assert_eq!(verify_tc(&tc, "c", &pks), Ok(vec![0, 1, 3]));
         // V1: an unsigned (altered) hqc round is caught by the aggregate.

@@ -97,7 +97,7 @@ impl Node {
         let store = ChannelStore::open(db, CH).expect("store");
         let def = definition(score);
         let ch = Channel::open(params(), store, &def, node_key()).expect("open channel");
-        let runtime = ScoreRuntime::new(Arc::clone(registry), score, def.admins.clone());
+        let runtime = ScoreRuntime::new(Arc::clone(registry), score, def.admins);
         let driver = ch.spawn(Box::new(ScoreExecutor::new(runtime.clone()))).expect("spawn");
         Self { ch, runtime, driver: Some(driver) }
     }

@@ -198,17 +198,12 @@ impl ScoreRegistry {
             };
             write().map_err(|source| LoadError::Io { path: path.clone(), source })?;
         }
-        let refused = |reason: String| LoadError::Library { path: origin.to_path_buf(), reason };
-        let header = lib_header_from_path(&path).map_err(|e| refused(e.to_string()))?;
-        let module = header.init_root_module::<ScoreModuleRef>().map_err(|e| refused(e.to_string()))?;
-        let meta = (module.metadata())();
-        if meta.api_version != SCORE_API_VERSION {
-            return Err(LoadError::ApiVersion {
-                path: origin.to_path_buf(),
-                got: meta.api_version,
-                expected: SCORE_API_VERSION,
-            });
+        let checked = Self::open(origin, &path);
+        if checked.is_err() {
+            // Keep only copies that load: a refused build leaves nothing behind.
+            let _ = std::fs::remove_file(&path);
         }
+        let (module, meta) = checked?;
         let lib = Arc::new(ScoreLibrary {
             code_hash,
             path,

@@ -137,21 +137,23 @@ pub(crate) async fn post_batch(State(state): State<Arc<ApiState>>, body: Result<
     Ok(Json(json!({"response_code": "0", "accepted": accepted, "results": results})).into_response())
 }
 
-async fn status_of(ch: Arc<Channel>, hash: Hash) -> Result<TxStatus, ApiError> {
-    tokio::task::spawn_blocking(move || ch.tx_status(&hash))
+/// Parses `hash` and `channel` and looks the transaction up.
+async fn lookup(state: &ApiState, q: Result<Query<Params>, QueryRejection>) -> Result<(Hash, TxStatus), ApiError> {
+    let p = params(q)?;
+    let hash = parse_hash(&p)?;
+    let ch = Arc::clone(channel(state, p.get("channel").map(String::as_str))?);
+    let status = tokio::task::spawn_blocking(move || ch.tx_status(&hash))
         .await
         .map_err(|e| ApiError::internal(format!("lookup task failed: {e}")))?
-        .map_err(|e| ApiError::internal(format!("storage: {e}")))
+        .map_err(|e| ApiError::internal(format!("storage: {e}")))?;
+    Ok((hash, status))
 }
 
 pub(crate) async fn get_transaction(
     State(state): State<Arc<ApiState>>,
     q: Result<Query<Params>, QueryRejection>,
 ) -> ApiResult {
-    let p = params(q)?;
-    let hash = parse_hash(&p)?;
-    let ch = Arc::clone(channel(&state, p.get("channel").map(String::as_str))?);
-    let status = status_of(ch, hash).await?;
+    let (hash, status) = lookup(&state, q).await?;
     match transaction_json(&status, &hash) {
         Some(v) => Ok(Json(v).into_response()),
         None => Err(ApiError::not_found(3, "Transaction not found")),
@@ -162,10 +164,7 @@ pub(crate) async fn get_result(
     State(state): State<Arc<ApiState>>,
     q: Result<Query<Params>, QueryRejection>,
 ) -> ApiResult {
-    let p = params(q)?;
-    let hash = parse_hash(&p)?;
-    let ch = Arc::clone(channel(&state, p.get("channel").map(String::as_str))?);
-    match status_of(ch, hash).await? {
+    match lookup(&state, q).await?.1 {
         TxStatus::Committed(stored, receipt) => Ok(Json(receipt_json(&stored, &receipt)).into_response()),
         TxStatus::Pending(_) => Ok(Json(json!({
             "response_code": "0",

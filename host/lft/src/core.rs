@@ -286,9 +286,8 @@ impl Lft {
         if b.round != self.round || self.certified.contains(&hash) {
             return;
         }
-        let weight: u64 =
-            self.votes.iter().filter(|(_, h)| **h == hash).map(|(v, _)| self.epoch.validators[*v].weight).sum();
-        if !self.epoch.is_quorum(weight) {
+        let signers: BTreeSet<usize> = self.votes.iter().filter(|(_, h)| **h == hash).map(|(v, _)| *v).collect();
+        if !self.epoch.is_quorum(self.epoch.weigh(&signers)) {
             return;
         }
         self.certified.insert(hash);

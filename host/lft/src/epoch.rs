@@ -9,6 +9,16 @@ pub struct Validator {
     pub weight: u64,
 }
 
+/// A trusted group (the original's `PEER_GROUP_ID`): its `votes` count for X only when an
+/// internal quorum of its members (`3 × weight > 2 × group weight`) voted X.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Validator indices of the members.
+    pub members: Vec<usize>,
+    /// Votes the group casts as a whole.
+    pub votes: u64,
+}
+
 /// The fixed validator set of one epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EpochInfo {
@@ -16,6 +26,9 @@ pub struct EpochInfo {
     pub epoch: Epoch,
     /// Validators in bitmap order.
     pub validators: Vec<Validator>,
+    groups: Vec<Group>,
+    /// Group of each validator, if any.
+    group_of: Vec<Option<usize>>,
     total_weight: u64,
 }
 
@@ -23,17 +36,64 @@ impl EpochInfo {
     /// An epoch; `None` when there is no validator, a zero weight, or the total overflows the
     /// quorum arithmetic (`3 × total` must fit in `u64`).
     pub fn new(epoch: Epoch, validators: Vec<Validator>) -> Option<Self> {
+        Self::with_groups(epoch, validators, Vec::new())
+    }
+
+    /// An epoch with trusted groups. The fault model then assumes Byzantine weight below 1/3
+    /// inside every group and overall. `None` when a member index is out of range or in two
+    /// groups, a group is empty or has no votes, or the totals overflow.
+    pub fn with_groups(epoch: Epoch, validators: Vec<Validator>, groups: Vec<Group>) -> Option<Self> {
         if validators.is_empty() || validators.iter().any(|v| v.weight == 0) {
             return None;
         }
-        let total = validators.iter().try_fold(0u64, |acc, v| acc.checked_add(v.weight))?;
+        let mut group_of = vec![None; validators.len()];
+        for (g, group) in groups.iter().enumerate() {
+            if group.members.is_empty() || group.votes == 0 {
+                return None;
+            }
+            for &m in &group.members {
+                match group_of.get_mut(m) {
+                    Some(slot @ None) => *slot = Some(g),
+                    _ => return None,
+                }
+            }
+        }
+        let ungrouped = validators
+            .iter()
+            .zip(&group_of)
+            .filter(|(_, g)| g.is_none())
+            .try_fold(0u64, |acc, (v, _)| acc.checked_add(v.weight))?;
+        let total = groups.iter().try_fold(ungrouped, |acc, g| acc.checked_add(g.votes))?;
+        // Group-internal quorum arithmetic must not overflow either.
+        validators.iter().try_fold(0u64, |acc, v| acc.checked_add(v.weight))?.checked_mul(3)?;
         total.checked_mul(3)?;
-        Some(Self { epoch, validators, total_weight: total })
+        Some(Self { epoch, validators, groups, group_of, total_weight: total })
     }
 
-    /// Sum of all weights.
+    /// Total votes: ungrouped weights plus group vote counts.
     pub fn total_weight(&self) -> u64 {
         self.total_weight
+    }
+
+    /// Votes a set of validators (all voting for the same thing) carries: ungrouped members their
+    /// weight, each group its vote count if an internal quorum of it is in the set, else 0.
+    pub fn weigh(&self, signers: &std::collections::BTreeSet<usize>) -> u64 {
+        let mut votes = 0u64;
+        let mut in_group = vec![0u64; self.groups.len()];
+        for &i in signers {
+            let (Some(v), Some(g)) = (self.validators.get(i), self.group_of.get(i)) else { continue };
+            match g {
+                None => votes += v.weight,
+                Some(g) => in_group[*g] += v.weight,
+            }
+        }
+        for (g, group) in self.groups.iter().enumerate() {
+            let group_weight: u64 = group.members.iter().map(|m| self.validators[*m].weight).sum();
+            if in_group[g] * 3 > group_weight * 2 {
+                votes += group.votes;
+            }
+        }
+        votes
     }
 
     /// Whether `weight` is a quorum: `3 × weight > 2 × total` (integer arithmetic).

@@ -1,70 +1,72 @@
 use lc_types::{Hash, Transaction};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 /// Bounded FIFO of admitted transactions (arrival order; the leader takes from the front).
+/// Lookups by hash are O(1): the order queue holds hashes, the map holds the transactions.
 #[derive(Debug)]
 pub struct Mempool {
-    queue: VecDeque<(Hash, Transaction, usize)>,
-    hashes: HashSet<Hash>,
+    order: VecDeque<Hash>,
+    txs: HashMap<Hash, (Transaction, usize)>,
     capacity: usize,
 }
 
 impl Mempool {
     /// An empty mempool holding at most `capacity` transactions.
     pub fn new(capacity: usize) -> Self {
-        Self { queue: VecDeque::new(), hashes: HashSet::new(), capacity }
+        Self { order: VecDeque::new(), txs: HashMap::new(), capacity }
     }
 
     /// Number of transactions.
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.txs.len()
     }
 
     /// Whether it is empty.
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.txs.is_empty()
     }
 
     /// Whether it is full.
     pub fn is_full(&self) -> bool {
-        self.queue.len() >= self.capacity
+        self.txs.len() >= self.capacity
     }
 
     /// Whether `hash` is queued.
     pub fn contains(&self, hash: &Hash) -> bool {
-        self.hashes.contains(hash)
+        self.txs.contains_key(hash)
     }
 
     /// A queued transaction.
     pub fn get(&self, hash: &Hash) -> Option<&Transaction> {
-        if !self.hashes.contains(hash) {
-            return None;
-        }
-        self.queue.iter().find(|(h, _, _)| h == hash).map(|(_, tx, _)| tx)
+        self.txs.get(hash).map(|(tx, _)| tx)
     }
 
     /// Queues a transaction; `false` if full or already present.
     pub fn push(&mut self, hash: Hash, tx: Transaction, encoded_len: usize) -> bool {
-        if self.is_full() || !self.hashes.insert(hash) {
+        if self.is_full() || self.txs.contains_key(&hash) {
             return false;
         }
-        self.queue.push_back((hash, tx, encoded_len));
+        self.txs.insert(hash, (tx, encoded_len));
+        self.order.push_back(hash);
         true
     }
 
-    /// Takes up to `max_count` transactions totalling at most `max_bytes` from the front.
+    /// Takes up to `max_count` transactions totalling at most `max_bytes` from the front (always
+    /// at least one when not empty, so an oversize transaction cannot block the queue).
     pub fn take(&mut self, max_count: usize, max_bytes: usize) -> Vec<(Hash, Transaction)> {
         let mut out = Vec::new();
         let mut bytes = 0usize;
         while out.len() < max_count {
-            let Some((_, _, len)) = self.queue.front() else { break };
+            let Some(front) = self.order.front() else { break };
+            let len = self.txs.get(front).map_or(0, |(_, len)| *len);
             if bytes + len > max_bytes && !out.is_empty() {
                 break;
             }
             bytes += len;
-            if let Some((h, tx, _)) = self.queue.pop_front() {
-                self.hashes.remove(&h);
-                out.push((h, tx));
+            if let Some(h) = self.order.pop_front() {
+                if let Some((tx, _)) = self.txs.remove(&h) {
+                    out.push((h, tx));
+                }
             }
         }
         out

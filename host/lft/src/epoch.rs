@@ -1,4 +1,26 @@
 use lc_types::{Epoch, PublicKey, Round};
+use std::sync::Arc;
+
+/// Who proposes in a round: supplied per epoch by the channel's consensus plugin. It MUST be a
+/// pure function of `round` (same answer on every node, every call) returning an index below the
+/// number of validators; an out-of-range answer is reduced modulo the validator count.
+pub trait ProposerSchedule: Send + Sync + std::fmt::Debug {
+    /// Validator index of the proposer of `round`.
+    fn proposer(&self, round: Round) -> usize;
+}
+
+/// One proposal per validator in turn (`round mod n`): the equal scheme's order.
+#[derive(Debug, Clone, Copy)]
+pub struct RoundRobin {
+    /// Number of validators.
+    pub n: usize,
+}
+
+impl ProposerSchedule for RoundRobin {
+    fn proposer(&self, round: Round) -> usize {
+        (round % self.n.max(1) as u64) as usize
+    }
+}
 
 /// A voting member of an epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +42,7 @@ pub struct Group {
 }
 
 /// The fixed validator set of one epoch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct EpochInfo {
     /// Epoch number.
     pub epoch: Epoch,
@@ -30,7 +52,20 @@ pub struct EpochInfo {
     /// Group of each validator, if any.
     group_of: Vec<Option<usize>>,
     total_weight: u64,
+    schedule: Arc<dyn ProposerSchedule>,
 }
+
+impl PartialEq for EpochInfo {
+    fn eq(&self, other: &Self) -> bool {
+        // Schedules are compared by their first answers: enough to tell epochs apart in tests.
+        self.epoch == other.epoch
+            && self.validators == other.validators
+            && self.groups == other.groups
+            && (0..self.validators.len() as u64 * 2).all(|r| self.proposer(r) == other.proposer(r))
+    }
+}
+
+impl Eq for EpochInfo {}
 
 impl EpochInfo {
     /// An epoch; `None` when there is no validator, a zero weight, or the total overflows the
@@ -67,7 +102,19 @@ impl EpochInfo {
         // Group-internal quorum arithmetic must not overflow either.
         validators.iter().try_fold(0u64, |acc, v| acc.checked_add(v.weight))?.checked_mul(3)?;
         total.checked_mul(3)?;
-        Some(Self { epoch, validators, groups, group_of, total_weight: total })
+        let schedule = Arc::new(RoundRobin { n: validators.len() });
+        Some(Self { epoch, validators, groups, group_of, total_weight: total, schedule })
+    }
+
+    /// Replaces the round-robin proposer order with the consensus plugin's schedule.
+    pub fn with_schedule(mut self, schedule: Arc<dyn ProposerSchedule>) -> Self {
+        self.schedule = schedule;
+        self
+    }
+
+    /// The trusted groups.
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
     }
 
     /// Total votes: ungrouped weights plus group vote counts.
@@ -102,9 +149,9 @@ impl EpochInfo {
         weight.saturating_mul(3) > self.total_weight * 2
     }
 
-    /// Index of the proposer of `round` (round-robin; weighted schemes arrive as plugins).
+    /// Index of the proposer of `round`, from the epoch's schedule (round-robin by default).
     pub fn proposer(&self, round: Round) -> usize {
-        (round % self.validators.len() as u64) as usize
+        self.schedule.proposer(round) % self.validators.len()
     }
 
     /// Index of a validator by identity key.

@@ -27,4 +27,4 @@ mod epoch;
 pub use crate::core::MAX_PENDING_BLOCKS;
 
 pub use crate::core::{BlockInfo, Error, Input, Lft, Output};
-pub use epoch::{EpochInfo, Group, Validator};
+pub use epoch::{EpochInfo, Group, ProposerSchedule, RoundRobin, Validator};

@@ -1,0 +1,1 @@
+//! Finality proofs (placeholder until implemented).

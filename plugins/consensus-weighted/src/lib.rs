@@ -1,0 +1,1 @@
+//! Consensus scheme plugin (placeholder until implemented).

@@ -160,15 +160,17 @@ fn guarded(f: impl FnOnce() -> Result<Value, String>) -> RResult<RString, RStrin
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => RResult::ROk(v.to_string().into()),
         Ok(Err(e)) => RResult::RErr(e.into()),
-        Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            RResult::RErr(format!("SCORE panicked: {msg}").into())
-        }
+        Err(payload) => RResult::RErr(format!("SCORE panicked: {}", panic_message(&*payload)).into()),
     }
+}
+
+/// The message of a caught panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 extern "C" fn metadata<S: Score>() -> ScoreMetadata {

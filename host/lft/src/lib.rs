@@ -26,5 +26,7 @@ mod epoch;
 
 pub use crate::core::MAX_PENDING_BLOCKS;
 
-pub use crate::core::{BlockInfo, Error, Input, Lft, Output};
+pub use crate::core::{
+    BlockInfo, Error, Faults, Input, Lft, Output, QcInfo, Resume, Step, TcInfo, TimeoutKind, Timer, ROUND_WINDOW,
+};
 pub use epoch::{EpochInfo, Group, ProposerSchedule, RoundRobin, Validator};

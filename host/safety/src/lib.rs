@@ -58,6 +58,41 @@ pub struct SignedVote {
     pub signature: BlsSignature,
 }
 
+/// Signs consensus messages. [`BlsKeypair`] is the real one; the deterministic simulator may plug
+/// a cheap test scheme in behind the same trait (never in a node).
+pub trait VoteSigner {
+    /// Signature over `msg` (DESIGN §4 vote or timeout message bytes).
+    fn sign(&self, msg: &[u8]) -> BlsSignature;
+    /// The public key votes are checked against.
+    fn public(&self) -> lc_types::BlsPublicKey;
+}
+
+impl VoteSigner for BlsKeypair {
+    fn sign(&self, msg: &[u8]) -> BlsSignature {
+        BlsKeypair::sign(self, msg)
+    }
+
+    fn public(&self) -> lc_types::BlsPublicKey {
+        BlsKeypair::public(self)
+    }
+}
+
+/// In-memory [`SafetyStore`] (simulator and tests): "durable" for as long as the value lives, so
+/// a simulated crash keeps it and a restart reloads it.
+#[derive(Debug, Default, Clone)]
+pub struct MemSafetyStore(std::sync::Arc<std::sync::Mutex<Option<SafetyData>>>);
+
+impl SafetyStore for MemSafetyStore {
+    fn load(&self) -> Result<Option<SafetyData>, SafetyError> {
+        Ok(self.0.lock().map_err(|_| SafetyError::Store("poisoned".into()))?.clone())
+    }
+
+    fn save(&self, data: &SafetyData) -> Result<(), SafetyError> {
+        *self.0.lock().map_err(|_| SafetyError::Store("poisoned".into()))? = Some(data.clone());
+        Ok(())
+    }
+}
+
 /// Durable storage of [`SafetyData`]. `save` must not return before the data is durable.
 pub trait SafetyStore {
     /// The stored data, if any.
@@ -123,22 +158,22 @@ impl SafetyStore for ChannelStore {
 }
 
 /// The guard of one validator on one channel.
-pub struct SafetyGuard<S: SafetyStore> {
+pub struct SafetyGuard<S: SafetyStore, K: VoteSigner = BlsKeypair> {
     channel: String,
-    key: BlsKeypair,
+    key: K,
     store: S,
     data: SafetyData,
 }
 
-impl<S: SafetyStore> std::fmt::Debug for SafetyGuard<S> {
+impl<S: SafetyStore, K: VoteSigner> std::fmt::Debug for SafetyGuard<S, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SafetyGuard").field("channel", &self.channel).field("data", &self.data).finish_non_exhaustive()
     }
 }
 
-impl<S: SafetyStore> SafetyGuard<S> {
+impl<S: SafetyStore, K: VoteSigner> SafetyGuard<S, K> {
     /// Loads the persisted state (or starts empty).
-    pub fn new(channel: &str, key: BlsKeypair, store: S) -> Result<Self, SafetyError> {
+    pub fn new(channel: &str, key: K, store: S) -> Result<Self, SafetyError> {
         let data = store.load()?.unwrap_or_default();
         Ok(Self { channel: channel.to_owned(), key, store, data })
     }

@@ -54,6 +54,14 @@ pub struct Config {
     /// `SCORE_AUTO_DEPLOY`: a node holding the admin key deploys a changed SCORE build itself.
     pub score_auto_deploy: bool,
 
+    // ---- consensus ----
+    /// `TIMEOUT_PROPOSE_MS`: base propose timeout in ms (default 1000); doubles after each
+    /// consecutive failed round (up to 32×); the empty-block interval is added to it.
+    pub timeout_propose_ms: u64,
+    /// `TIMEOUT_VOTE_MS`: base vote timeout in ms (default 1000): how long a node waits after a
+    /// split vote before its LAZY vote.
+    pub timeout_vote_ms: u64,
+
     // ---- storage, blocks, transactions ----
     /// `DEFAULT_STORAGE_PATH`: root of the node's data (default `.storage`).
     pub default_storage_path: String,
@@ -122,6 +130,8 @@ impl Default for Config {
             score_package_path: String::new(),
             score_auto_deploy: true,
             score_invoke_timeout: 10.0,
+            timeout_propose_ms: 1000,
+            timeout_vote_ms: 1000,
         }
     }
 }
@@ -215,6 +225,8 @@ impl Config {
             ));
         }
 
+        non_zero("TIMEOUT_PROPOSE_MS", self.timeout_propose_ms, "milliseconds")?;
+        non_zero("TIMEOUT_VOTE_MS", self.timeout_vote_ms, "milliseconds")?;
         non_zero("MAX_TX_COUNT_IN_BLOCK", self.max_tx_count_in_block, "transactions per block")?;
         non_zero("MAX_BLOCK_KBYTES", self.max_block_kbytes, "block size in KiB")?;
         fits_bytes("MAX_BLOCK_KBYTES", self.max_block_kbytes, 1 << 10, "KiB")?;

@@ -54,6 +54,8 @@
 //! | `SCORE_PACKAGE_PATH` | string | `""` (next to the binary) |
 //! | `SCORE_AUTO_DEPLOY` | bool | true |
 //! | `SCORE_INVOKE_TIMEOUT` | f64 seconds | 10 |
+//! | `TIMEOUT_PROPOSE_MS` | u64 ms | 1000 |
+//! | `TIMEOUT_VOTE_MS` | u64 ms | 1000 |
 //!
 //! # Example
 //!

@@ -102,10 +102,12 @@ fn key_names_are_the_seed_names() {
         "SCORE_PACKAGE_PATH",
         "SCORE_AUTO_DEPLOY",
         "SCORE_INVOKE_TIMEOUT",
+        "TIMEOUT_PROPOSE_MS",
+        "TIMEOUT_VOTE_MS",
     ] {
         assert!(obj.contains_key(key), "missing key {key}");
     }
-    assert_eq!(obj.len(), 30);
+    assert_eq!(obj.len(), 32);
 }
 
 #[test]

@@ -101,6 +101,13 @@ impl BlsKeypair {
         self.sk.to_bytes()
     }
 
+    /// A fresh key from the operating system's randomness.
+    pub fn generate() -> Self {
+        let mut ikm = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut ikm);
+        Self::from_ikm(&ikm)
+    }
+
     /// Restores from [`BlsKeypair::secret_bytes`].
     pub fn from_secret_bytes(bytes: &[u8; 32]) -> Result<Self, BlsError> {
         let sk = SecretKey::from_bytes(bytes).map_err(|_| BlsError::InvalidPublicKey(BlsPublicKey::ZERO))?;
@@ -293,7 +300,10 @@ pub fn verify_tc(tc: &TimeoutCert, channel: &str, keys: &ValidatorKeys) -> Resul
     if tc.hqc_rounds.iter().any(|r| *r >= tc.round) {
         return Err(BlsError::BadTimeoutCert("hqc_round must be below the timed-out round"));
     }
-    verify_qc(&tc.high_qc, channel, keys)?;
+    // Round 0 is the genesis root, which has no QC (the caller checks the block is the genesis).
+    if tc.high_qc.round > 0 {
+        verify_qc(&tc.high_qc, channel, keys)?;
+    }
     let msgs: Vec<Vec<u8>> = tc.hqc_rounds.iter().map(|r| timeout_message(channel, tc.epoch, tc.round, *r)).collect();
     let msg_refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
     let pk_refs: Vec<&PublicKey> = who.iter().map(|i| &keys.parsed[*i]).collect();

@@ -1,20 +1,22 @@
-use crate::exec::{BlockContext, Executor, StateRead};
+use crate::driver::Driver;
+use crate::exec::Executor;
 use crate::{now_us, AdmitError, Mempool};
+use lc_crypto::bls::{BlsKeypair, ValidatorKeys};
 use lc_crypto::Keypair;
-use lc_lft::{BlockInfo, EpochInfo, Input, Lft, Output, Validator};
+use lc_lft::{EpochInfo, Validator};
 use lc_storage::{BlockCommit, ChannelStore, StoredTx};
 use lc_types::{
-    genesis_block, merkle_root, state_root, Block, BlockHeader, ChannelDefinition, Hash, Height, Payload, Receipt,
-    Role, Round, Transaction, TxBody, WriteSet, BLOCK_VERSION,
+    genesis_block, BlsPublicKey, ChannelDefinition, ConsensusMsg, Hash, Height, Payload, Receipt, Role, Round,
+    Transaction, TxBody, WriteSet,
 };
 use parking_lot::{Condvar, Mutex, RwLock};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use thiserror::Error;
-use tracing::{debug, error, info, warn};
+use tracing::{error, info};
 
 /// Channel runtime errors.
 #[derive(Debug, Error)]
@@ -56,7 +58,29 @@ pub enum Error {
     /// The consensus core refused the node's own input (a bug or corrupted state).
     #[error("consensus refused a local input: {0}")]
     Consensus(#[from] lc_lft::Error),
+    /// The safety guard could not load or persist its state.
+    #[error("safety guard: {0}")]
+    Safety(#[from] lc_safety::SafetyError),
+    /// A validator's BLS key is missing or invalid, or this node's key does not match its entry.
+    #[error("channel {channel}: {reason}")]
+    BadKeys {
+        /// Channel.
+        channel: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
+
+/// Sends this node's consensus messages of one channel to the other members (the in-process hub
+/// until the network exists; gRPC afterwards). Must not block: queue and return.
+pub trait Transport: Send + Sync {
+    /// Sends to every other member of the channel.
+    fn broadcast(&self, msg: ConsensusMsg);
+}
+
+/// Most consensus messages waiting in a channel's inbox; beyond it new messages are dropped (and
+/// counted): timeouts repeat, and certificates travel again inside later messages.
+pub const INBOX_CAPACITY: usize = 8192;
 
 /// Tunables of one channel (from the node configuration).
 #[derive(Debug, Clone)]
@@ -81,6 +105,13 @@ pub struct ChannelParams {
     pub invoke_timeout: Duration,
     /// Whether the node signs raw `{"data": ...}` submissions itself (ALLOW_UNSIGNED_DATA_TX).
     pub allow_unsigned_data: bool,
+    /// Base propose timeout (doubling after each consecutive failed round, up to 32×); the
+    /// empty-block interval is added, since a leader with nothing to do waits that long.
+    pub propose_timeout: Duration,
+    /// Base vote timeout (LAZY vote after a split vote).
+    pub vote_timeout: Duration,
+    /// How far a proposal's timestamp may be ahead of this node's clock.
+    pub max_clock_drift: Duration,
 }
 
 impl Default for ChannelParams {
@@ -96,6 +127,9 @@ impl Default for ChannelParams {
             allow_unsigned_data: true,
             tps_limit_per_sec: 0,
             invoke_timeout: Duration::from_secs(10),
+            propose_timeout: Duration::from_millis(1000),
+            vote_timeout: Duration::from_millis(1000),
+            max_clock_drift: Duration::from_secs(5),
         }
     }
 }
@@ -142,24 +176,29 @@ pub struct ChannelStatus {
 
 /// One channel: shared by the REST layer (admission, reads) and its driver thread.
 pub struct Channel {
-    name: String,
-    params: ChannelParams,
-    store: ChannelStore,
-    key: Keypair,
-    epoch: EpochInfo,
-    me: Option<usize>,
-    pool: Mutex<Mempool>,
+    pub(crate) name: String,
+    pub(crate) params: ChannelParams,
+    pub(crate) store: ChannelStore,
+    pub(crate) key: Keypair,
+    pub(crate) epoch: EpochInfo,
+    pub(crate) keys: ValidatorKeys,
+    pub(crate) me: Option<usize>,
+    bls: Mutex<Option<BlsKeypair>>,
+    pub(crate) pool: Mutex<Mempool>,
     wake: Condvar,
-    in_flight: RwLock<HashMap<Hash, Transaction>>,
-    status: RwLock<ChannelStatus>,
-    stop: AtomicBool,
+    inbox: Mutex<VecDeque<ConsensusMsg>>,
+    inbox_dropped: AtomicU64,
+    transport: RwLock<Option<Arc<dyn Transport>>>,
+    pub(crate) in_flight: RwLock<HashMap<Hash, Transaction>>,
+    pub(crate) status: RwLock<ChannelStatus>,
+    pub(crate) stop: AtomicBool,
     nonce: AtomicU64,
     /// `(second, admitted in that second)` for `tps_limit_per_sec`; guarded by the pool lock.
     rate: Mutex<(u64, u64)>,
     /// The execution in progress and its deadline, watched by the watchdog thread.
-    watch: Mutex<Option<(Instant, String)>>,
+    pub(crate) watch: Mutex<Option<(Instant, String)>>,
     /// Set when the watchdog halted the channel while the driver is stuck in an execution.
-    stuck: AtomicBool,
+    pub(crate) stuck: AtomicBool,
 }
 
 impl std::fmt::Debug for Channel {
@@ -170,11 +209,14 @@ impl std::fmt::Debug for Channel {
 
 impl Channel {
     /// Opens a channel: writes its genesis block on first start, checks it on every later start.
+    /// `bls` is this node's consensus key when it is a validator of the channel (it must match its
+    /// member entry); the driver's safety guard becomes its only holder.
     pub fn open(
         params: ChannelParams,
         store: ChannelStore,
         def: &ChannelDefinition,
         key: Keypair,
+        bls: Option<BlsKeypair>,
     ) -> Result<Arc<Self>, Error> {
         let genesis = genesis_block(def)?;
         let genesis_hash = genesis.hash();
@@ -188,14 +230,24 @@ impl Channel {
                 info!(channel = %def.name, genesis = %genesis_hash, "wrote genesis block");
             }
         }
-        let validators: Vec<Validator> = def
-            .members
+        let voting: Vec<&lc_types::Member> =
+            def.members.iter().filter(|m| m.role == Role::Validator && m.weight > 0).collect();
+        let validators: Vec<Validator> =
+            voting.iter().map(|m| Validator { id: m.identity_key, weight: m.weight }).collect();
+        let bad_keys = |reason: String| Error::BadKeys { channel: def.name.clone(), reason };
+        let bls_keys: Vec<BlsPublicKey> = voting
             .iter()
-            .filter(|m| m.role == Role::Validator && m.weight > 0)
-            .map(|m| Validator { id: m.identity_key, weight: m.weight })
-            .collect();
+            .map(|m| m.bls_key.ok_or_else(|| bad_keys(format!("validator {} has no BLS key", m.peer_id))))
+            .collect::<Result<_, _>>()?;
+        let keys = ValidatorKeys::new(&bls_keys).map_err(|e| bad_keys(format!("invalid BLS key: {e}")))?;
         let epoch = EpochInfo::new(0, validators).ok_or_else(|| Error::NoValidators(def.name.clone()))?;
         let me = epoch.index_of(&key.public());
+        let bls = match (me, bls) {
+            (Some(i), Some(k)) if bls_keys[i] == k.public() => Some(k),
+            (Some(_), Some(_)) => return Err(bad_keys("this node's BLS key differs from its member entry".into())),
+            (Some(_), None) => return Err(bad_keys("this node is a validator but has no BLS key".into())),
+            (None, _) => None,
+        };
         let channel = Arc::new(Self {
             name: def.name.clone(),
             pool: Mutex::new(Mempool::new(params.mempool_max)),
@@ -203,8 +255,13 @@ impl Channel {
             store,
             key,
             epoch,
+            keys,
             me,
+            bls: Mutex::new(bls),
             wake: Condvar::new(),
+            inbox: Mutex::new(VecDeque::new()),
+            inbox_dropped: AtomicU64::new(0),
+            transport: RwLock::new(None),
             in_flight: RwLock::new(HashMap::new()),
             status: RwLock::new(ChannelStatus { validator: me.is_some(), ..ChannelStatus::default() }),
             stop: AtomicBool::new(false),
@@ -215,6 +272,70 @@ impl Channel {
         });
         channel.refresh_tip_status()?;
         Ok(channel)
+    }
+
+    /// Connects the channel to the other members (before [`Channel::spawn`]).
+    pub fn set_transport(&self, transport: Arc<dyn Transport>) {
+        *self.transport.write() = Some(transport);
+    }
+
+    /// Queues a consensus message from another member for the driver (bounded: see
+    /// [`INBOX_CAPACITY`]). Returns `false` when it was dropped.
+    pub fn deliver(&self, msg: ConsensusMsg) -> bool {
+        {
+            let mut inbox = self.inbox.lock();
+            if inbox.len() >= INBOX_CAPACITY {
+                self.inbox_dropped.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            inbox.push_back(msg);
+        }
+        let _pool = self.pool.lock();
+        self.wake.notify_all();
+        true
+    }
+
+    /// Consensus messages dropped because the inbox was full.
+    pub fn inbox_dropped(&self) -> u64 {
+        self.inbox_dropped.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn broadcast(&self, msg: ConsensusMsg) {
+        if let Some(t) = self.transport.read().as_ref() {
+            t.broadcast(msg);
+        }
+    }
+
+    pub(crate) fn drain_inbox(&self, max: usize) -> Vec<ConsensusMsg> {
+        let mut inbox = self.inbox.lock();
+        let n = inbox.len().min(max);
+        inbox.drain(..n).collect()
+    }
+
+    /// Sleeps until `until`, a new transaction, a consensus message or stop.
+    pub(crate) fn wait_for_work(&self, until: Instant) {
+        let mut pool = self.pool.lock();
+        if self.stop.load(Ordering::SeqCst) || !self.inbox.lock().is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        if until > now {
+            self.wake.wait_for(&mut pool, until - now);
+        }
+    }
+
+    pub(crate) fn take_bls_key(&self) -> Option<BlsKeypair> {
+        self.bls.lock().take()
+    }
+
+    /// The epoch's validator set (bitmap order) and this node's index in it.
+    pub fn epoch(&self) -> (&EpochInfo, Option<usize>) {
+        (&self.epoch, self.me)
+    }
+
+    /// The epoch's BLS keys (bitmap order).
+    pub fn validator_keys(&self) -> &ValidatorKeys {
+        &self.keys
     }
 
     /// Channel name.
@@ -438,271 +559,5 @@ impl DriverHandle {
             Some(Err(_)) => Err(Error::DriverPanicked),
             None => Ok(()),
         }
-    }
-}
-
-struct PendingBlock {
-    block: Block,
-    receipts: Vec<Receipt>,
-    writes: WriteSet,
-}
-
-#[derive(Clone, Copy)]
-struct ProposeReq {
-    round: Round,
-    height: Height,
-    parent: Hash,
-    parent_round: Round,
-}
-
-/// Uncommitted ancestors' write sets, newest first, starting at `parent`.
-fn ancestor_layers<'p>(pending: &'p BTreeMap<Hash, PendingBlock>, parent: &Hash) -> Vec<&'p WriteSet> {
-    let mut layers = Vec::new();
-    let mut cursor = *parent;
-    while let Some(p) = pending.get(&cursor) {
-        layers.push(&p.writes);
-        cursor = p.block.header.prev_hash;
-    }
-    layers
-}
-
-struct Driver<'a> {
-    ch: &'a Channel,
-    lft: Lft,
-    executor: Box<dyn Executor>,
-    pending: BTreeMap<Hash, PendingBlock>,
-    want: Option<ProposeReq>,
-    last_block_at: Instant,
-}
-
-/// State as of a parent block: committed state overlaid by the writes of uncommitted ancestors
-/// (newest first) and of the block being built.
-struct Overlay<'a> {
-    store: &'a ChannelStore,
-    layers: Vec<&'a WriteSet>,
-    current: &'a WriteSet,
-}
-
-impl StateRead for Overlay<'_> {
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        if let Some(v) = self.current.get(key) {
-            return v.clone();
-        }
-        for layer in &self.layers {
-            if let Some(v) = layer.get(key) {
-                return v.clone();
-            }
-        }
-        // A read error here would make execution non-deterministic; it is logged and treated
-        // as absent, and the resulting state root mismatch is caught by voters.
-        self.store.state_get(key).unwrap_or_else(|e| {
-            error!(error = %e, "state read failed");
-            None
-        })
-    }
-}
-
-impl<'a> Driver<'a> {
-    fn new(ch: &'a Channel, executor: Box<dyn Executor>) -> Result<Self, Error> {
-        let tip = ch.store.tip()?.ok_or(Error::MissingBlock(Hash::ZERO))?;
-        let (header, _) = ch.store.header(&tip.hash)?.ok_or(Error::MissingBlock(tip.hash))?;
-        let lft = Lft::new(ch.epoch.clone(), ch.me, tip.hash, tip.height, header.round);
-        Ok(Self { ch, lft, executor, pending: BTreeMap::new(), want: None, last_block_at: Instant::now() })
-    }
-
-    fn run(&mut self) -> Result<(), Error> {
-        let start = self.lft.start();
-        self.process(start)?;
-        info!(channel = %self.ch.name, height = self.ch.status.read().height, validator = self.ch.me.is_some(), "channel started");
-        while !self.ch.stop.load(Ordering::SeqCst) {
-            let Some(req) = self.want else {
-                // Not the leader: nothing to drive until the network brings proposals and votes.
-                let mut pool = self.ch.pool.lock();
-                if !self.ch.stop.load(Ordering::SeqCst) {
-                    self.ch.wake.wait_for(&mut pool, Duration::from_millis(500));
-                }
-                continue;
-            };
-            if self.ready_to_propose(&req) {
-                self.want = None;
-                let outputs = self.propose(req)?;
-                self.process(outputs)?;
-            }
-        }
-        info!(channel = %self.ch.name, "channel driver stopped");
-        Ok(())
-    }
-
-    /// Pacing: propose now when there is something to commit; otherwise wait for transactions or
-    /// the empty-block interval.
-    fn ready_to_propose(&self, req: &ProposeReq) -> bool {
-        let parent_has_txs = self.pending.get(&req.parent).is_some_and(|p| !p.block.txs.is_empty());
-        let mut pool = self.ch.pool.lock();
-        if !pool.is_empty() || parent_has_txs {
-            return true;
-        }
-        let due = self.last_block_at + self.ch.params.interval;
-        let now = Instant::now();
-        if self.ch.params.allow_empty_blocks && now >= due {
-            return true;
-        }
-        let wait = if self.ch.params.allow_empty_blocks { due - now } else { Duration::from_millis(500) };
-        if !self.ch.stop.load(Ordering::SeqCst) {
-            self.ch.wake.wait_for(&mut pool, wait);
-        }
-        false
-    }
-
-    fn parent_header(&self, hash: &Hash) -> Result<BlockHeader, Error> {
-        if let Some(p) = self.pending.get(hash) {
-            return Ok(p.block.header.clone());
-        }
-        Ok(self.ch.store.header(hash)?.ok_or(Error::MissingBlock(*hash))?.0)
-    }
-
-    fn propose(&mut self, req: ProposeReq) -> Result<Vec<Output>, Error> {
-        let ch = self.ch;
-        let parent = self.parent_header(&req.parent)?;
-        let timestamp_us = now_us().max(parent.timestamp_us + 1);
-        let candidates = {
-            let mut pool = ch.pool.lock();
-            let taken = pool.take(ch.params.max_tx_count, ch.params.max_block_bytes);
-            let mut in_flight = ch.in_flight.write();
-            for (h, tx) in &taken {
-                in_flight.insert(*h, tx.clone());
-            }
-            taken
-        };
-        let ctx =
-            BlockContext { channel: ch.name.clone(), height: req.height, timestamp_us, proposer: ch.key.public() };
-        let window_us = ch.params.timestamp_boundary_s.saturating_mul(1_000_000);
-        let mut txs = Vec::with_capacity(candidates.len());
-        let mut receipts = Vec::with_capacity(candidates.len());
-        let mut writes = WriteSet::new();
-        let mut dropped = Vec::new();
-        {
-            let layers = ancestor_layers(&self.pending, &req.parent);
-            for (hash, tx) in candidates {
-                // Re-checked against the block timestamp: deterministic on every node.
-                if tx.body.timestamp_us.abs_diff(timestamp_us) > window_us {
-                    dropped.push(hash);
-                    continue;
-                }
-                let outcome = {
-                    let view = Overlay { store: &ch.store, layers: layers.clone(), current: &writes };
-                    let what = format!("transaction {hash} at height {}", req.height);
-                    *ch.watch.lock() = Some((Instant::now() + ch.params.invoke_timeout, what));
-                    let outcome = self.executor.execute(&view, &ctx, &tx, hash);
-                    *ch.watch.lock() = None;
-                    outcome
-                };
-                if ch.stuck.load(Ordering::SeqCst) {
-                    // The watchdog gave up on this execution; nothing of the block is kept.
-                    return Err(Error::Deadline {
-                        what: format!("transaction {hash}"),
-                        timeout: ch.params.invoke_timeout,
-                    });
-                }
-                if outcome.receipt.status == lc_types::ReceiptStatus::Success {
-                    writes.extend(outcome.writes);
-                }
-                receipts.push(outcome.receipt);
-                txs.push(tx);
-            }
-        }
-        if !dropped.is_empty() {
-            warn!(channel = %ch.name, count = dropped.len(), "dropped transactions whose timestamp left the window");
-            let mut in_flight = ch.in_flight.write();
-            for h in &dropped {
-                in_flight.remove(h);
-            }
-        }
-        let tx_hashes: Vec<Hash> = receipts.iter().map(|r| r.tx_hash).collect();
-        let header = BlockHeader {
-            version: BLOCK_VERSION,
-            channel: ch.name.clone(),
-            height: req.height,
-            round: req.round,
-            epoch: self.lft.epoch().epoch,
-            prev_hash: req.parent,
-            tx_root: merkle_root(&tx_hashes),
-            state_root: state_root(&parent.state_root, &writes),
-            receipts_root: Block::compute_receipts_root(&receipts),
-            qc: None,
-            tc: None,
-            timestamp_us,
-            proposer: ch.key.public(),
-        };
-        let block = ch.key.sign_block(header, txs);
-        let hash = block.hash();
-        let me = ch.me.ok_or(Error::NoValidators(ch.name.clone()))?;
-        debug!(channel = %ch.name, height = req.height, round = req.round, txs = block.txs.len(), block = %hash, "proposing");
-        self.pending.insert(hash, PendingBlock { block, receipts, writes });
-        self.last_block_at = Instant::now();
-        ch.status.write().made_block_count += 1;
-        let info = BlockInfo {
-            hash,
-            height: req.height,
-            round: req.round,
-            parent: req.parent,
-            qc_round: req.parent_round,
-            proposer: me,
-        };
-        Ok(self.lft.handle(Input::Proposal(info))?)
-    }
-
-    fn process(&mut self, outputs: Vec<Output>) -> Result<(), Error> {
-        let mut queue: VecDeque<Output> = outputs.into();
-        while let Some(out) = queue.pop_front() {
-            match out {
-                Output::EnterRound { round } => {
-                    let mut s = self.ch.status.write();
-                    s.round = round;
-                    s.leader = self.ch.me == Some(self.lft.epoch().proposer(round));
-                }
-                Output::Propose { round, height, parent, parent_round } => {
-                    self.want = Some(ProposeReq { round, height, parent, parent_round });
-                }
-                Output::CastVote { round, block_hash, .. } => {
-                    // The vote is delivered to ourselves; peers receive it once the network exists.
-                    if let Some(me) = self.ch.me {
-                        queue.extend(self.lft.handle(Input::Vote { voter: me, round, block_hash })?);
-                    }
-                }
-                Output::Certified { height, block_hash, .. } => {
-                    debug!(channel = %self.ch.name, height, block = %block_hash, "candidate");
-                }
-                Output::Commit { blocks } => {
-                    for hash in blocks {
-                        self.commit(hash)?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn commit(&mut self, hash: Hash) -> Result<(), Error> {
-        let p = self.pending.remove(&hash).ok_or(Error::MissingBlock(hash))?;
-        let height = p.block.header.height;
-        let ntx = p.block.txs.len();
-        let tx_hashes: Vec<Hash> = p.receipts.iter().map(|r| r.tx_hash).collect();
-        let timestamp_us = p.block.header.timestamp_us;
-        self.ch.store.commit(&BlockCommit { block: p.block, receipts: p.receipts, writes: p.writes })?;
-        {
-            let mut in_flight = self.ch.in_flight.write();
-            for h in &tx_hashes {
-                in_flight.remove(h);
-            }
-        }
-        let mut s = self.ch.status.write();
-        s.height = height;
-        s.tip_hash = hash;
-        s.tip_timestamp_us = timestamp_us;
-        s.total_tx += ntx as u64;
-        if ntx > 0 {
-            debug!(channel = %self.ch.name, height, txs = ntx, "committed");
-        }
-        Ok(())
     }
 }

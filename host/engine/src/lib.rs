@@ -17,12 +17,14 @@
 
 mod admit;
 mod channel;
+mod driver;
 mod exec;
 mod mempool;
 mod score;
 
 pub use admit::AdmitError;
-pub use channel::{Channel, ChannelParams, ChannelStatus, DriverHandle, Error, TxStatus};
+pub use channel::{Channel, ChannelParams, ChannelStatus, DriverHandle, Error, Transport, TxStatus, INBOX_CAPACITY};
+pub use driver::{CommitEvidence, META_COMMIT_EVIDENCE};
 pub use exec::{BlockContext, BuiltinExecutor, Executor, StateRead, TxOutcome, NO_SCORE_RUNTIME};
 pub use mempool::Mempool;
 pub use score::{

@@ -51,6 +51,12 @@ impl Mempool {
         true
     }
 
+    /// Removes a transaction (it was included in another proposer's block).
+    pub fn remove(&mut self, hash: &Hash) -> Option<Transaction> {
+        // The order queue keeps a stale entry; `take` skips it.
+        self.txs.remove(hash).map(|(tx, _)| tx)
+    }
+
     /// Takes up to `max_count` transactions totalling at most `max_bytes` from the front (always
     /// at least one when not empty, so an oversize transaction cannot block the queue).
     pub fn take(&mut self, max_count: usize, max_bytes: usize) -> Vec<(Hash, Transaction)> {

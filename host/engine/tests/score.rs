@@ -66,7 +66,7 @@ fn definition(score: &str) -> ChannelDefinition {
         members: vec![Member {
             peer_id: Address::of(&key.public()),
             identity_key: key.public(),
-            bls_key: None,
+            bls_key: Some(lc_crypto::bls::BlsKeypair::dev(0).public()),
             weight: 1,
             group: None,
             role: Role::Validator,
@@ -96,7 +96,8 @@ impl Node {
         let db: Arc<dyn Backend> = Arc::new(MemDb::new());
         let store = ChannelStore::open(db, CH).expect("store");
         let def = definition(score);
-        let ch = Channel::open(params(), store, &def, node_key()).expect("open channel");
+        let ch = Channel::open(params(), store, &def, node_key(), Some(lc_crypto::bls::BlsKeypair::dev(0)))
+            .expect("open channel");
         let runtime = ScoreRuntime::new(Arc::clone(registry), score, def.admins);
         let driver = ch.spawn(Box::new(ScoreExecutor::new(runtime.clone()))).expect("spawn");
         Self { ch, runtime, driver: Some(driver) }

@@ -66,6 +66,9 @@ fn channel_params(cfg: &Config) -> ChannelParams {
         allow_unsigned_data: cfg.allow_unsigned_data_tx,
         tps_limit_per_sec: cfg.tps_limit_per_sec,
         invoke_timeout: Duration::from_secs_f64(cfg.score_invoke_timeout),
+        propose_timeout: Duration::from_millis(cfg.timeout_propose_ms),
+        vote_timeout: Duration::from_millis(cfg.timeout_vote_ms),
+        ..ChannelParams::default()
     }
 }
 
@@ -80,13 +83,13 @@ fn dev_score_params() -> String {
 }
 
 /// The one-validator dev chain: this node is the only validator and the admin.
-fn dev_channel(name: &str, key: &lc_types::PublicKey, score: &str) -> ChannelDefinition {
+fn dev_channel(name: &str, key: &lc_types::PublicKey, bls: lc_types::BlsPublicKey, score: &str) -> ChannelDefinition {
     ChannelDefinition {
         name: name.to_owned(),
         members: vec![Member {
             peer_id: Address::of(key),
             identity_key: *key,
-            bls_key: None,
+            bls_key: Some(bls),
             weight: 1,
             group: None,
             role: Role::Validator,
@@ -112,6 +115,10 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
     if generated {
         info!(%peer_id, path = %data_dir.join("keys").display(), "generated a new identity key");
     }
+    let (bls, bls_generated) = keys::load_or_generate_bls(&data_dir.join("keys").join("bls.key"))?;
+    if bls_generated {
+        info!(bls_key = %bls.public(), path = %data_dir.join("keys").display(), "generated a new BLS consensus key");
+    }
     if !cfg.radio_station_target.is_empty() || !cfg.channel_manage_data_path.is_empty() {
         warn!("RADIO_STATION_TARGET / CHANNEL_MANAGE_DATA_PATH are set, but multi-node channels are not implemented yet; running the one-validator dev chain");
     }
@@ -132,7 +139,7 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
         .with_context(|| format!("opening the database in {}", data_dir.display()))?,
     );
     let backend: Arc<dyn Backend> = db.clone();
-    let def = dev_channel(&cfg.loopchain_default_channel, &key.public(), &cfg.default_score_package);
+    let def = dev_channel(&cfg.loopchain_default_channel, &key.public(), bls.public(), &cfg.default_score_package);
     let store = ChannelStore::open(backend, &def.name)?;
 
     let registry = Arc::new(ScoreRegistry::new(&data_dir.join("plugins").join("score"))?);
@@ -140,7 +147,7 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
         warn!(error = %e, "a staged SCORE copy failed to load");
     }
     let runtime = ScoreRuntime::new(Arc::clone(&registry), &def.score, def.admins.clone());
-    let channel = Channel::open(channel_params(&cfg), store, &def, key)?;
+    let channel = Channel::open(channel_params(&cfg), store, &def, key, Some(bls))?;
     let driver = channel.spawn(Box::new(ScoreExecutor::new(runtime.clone())))?;
     let lib_dir = scores::library_dir(&cfg.score_package_path)?;
     scores::sync_build(&channel, &runtime, &lib_dir, cfg.score_auto_deploy, &def.score_params);

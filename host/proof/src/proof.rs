@@ -201,9 +201,9 @@ pub fn verify_with(proof: &FinalityProof, set: &CheckedSet) -> Result<VerifiedFi
         verify_qc(Site::HeaderQc(index), qc, set)?;
     }
     let final_signers = verify_qc(Site::FinalQc, &proof.qc, set)?;
-    let (first, k) = match proof.headers.as_slice() {
-        [first, .., k, _] => (first, k),
-        _ => return Err(ProofError::TooFewHeaders { got: proof.headers.len() }),
+    let n = proof.headers.len();
+    let (Some(first), Some(k)) = (proof.headers.first(), n.checked_sub(2).and_then(|i| proof.headers.get(i))) else {
+        return Err(ProofError::TooFewHeaders { got: n });
     };
     Ok(VerifiedFinality {
         channel: proof.channel.clone(),
@@ -296,11 +296,7 @@ fn check_structure(proof: &FinalityProof) -> Result<(), ProofError> {
                     return Err(ProofError::BrokenLink { index, expected: p.hash, got: h.prev_hash });
                 }
                 if h.round <= p.header.round {
-                    return Err(ProofError::RoundNotIncreasing {
-                        index,
-                        parent_round: p.header.round,
-                        round: h.round,
-                    });
+                    return Err(ProofError::RoundNotIncreasing { index, parent_round: p.header.round, round: h.round });
                 }
                 let qc = h.qc.as_ref().ok_or(ProofError::MissingQc { index })?;
                 check_certifies(Site::HeaderQc(index), qc, index - 1, p)?;

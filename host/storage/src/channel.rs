@@ -161,6 +161,21 @@ impl ChannelStore {
         self.backend.write(&self.channel, vec![(Cf::Meta, key.to_vec(), Some(value))], true)
     }
 
+    /// Writes a metadata record without waiting for fsync (the next synced write of this node's
+    /// database makes it durable; a process crash does not lose it, a power loss may).
+    pub fn meta_put(&self, key: &[u8], value: Option<Vec<u8>>) -> Result<()> {
+        self.backend.write(&self.channel, vec![(Cf::Meta, key.to_vec(), value)], false)
+    }
+
+    /// [`ChannelStore::commit`] plus metadata records written in the same synced batch.
+    pub fn commit_with(&self, commit: &BlockCommit, meta: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<ChainTip> {
+        let mut ops = self.commit_ops(commit)?;
+        ops.extend(meta.into_iter().map(|(k, v)| (Cf::Meta, k, v)));
+        let tip = ChainTip { height: commit.block.header.height, hash: commit.block.hash() };
+        self.backend.write(&self.channel, ops, true)?;
+        Ok(tip)
+    }
+
     /// Commits a block as ONE synced write batch: header, height index, transactions, receipts,
     /// state writes, counters and tip. The block must extend the tip (or be height 0 on an empty
     /// chain); otherwise nothing is written.

@@ -81,3 +81,29 @@ mod hex_vec {
         hex::decode(s).map_err(serde::de::Error::custom)
     }
 }
+
+/// A signed vote as it travels between validators: the signed [`Vote`] fields, the voter's index
+/// in the epoch's validator order (beside the signature, never inside it), and for timeout votes
+/// the QC of the signed `hqc_round` (absent only when that round is 0, the genesis).
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct VoteMsg {
+    /// Validator index of the voter.
+    pub voter: u32,
+    /// The signed fields.
+    pub vote: Vote,
+    /// BLS signature over the canonical vote message.
+    pub signature: BlsSignature,
+    /// Timeout votes: the voter's high QC.
+    pub high_qc: Option<QuorumCert>,
+}
+
+/// Consensus traffic of one channel.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub enum ConsensusMsg {
+    /// A proposed block (its header carries the parent's QC and, after a failed round, the TC).
+    Proposal(crate::Block),
+    /// A yes or timeout vote.
+    Vote(VoteMsg),
+    /// A timeout certificate formed by the sender.
+    Tc(TimeoutCert),
+}

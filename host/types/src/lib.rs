@@ -24,7 +24,7 @@ mod tx;
 
 pub use block::{Block, BlockHeader, BLOCK_VERSION};
 pub use bytes::{BlsPublicKey, BlsSignature, Hash, PublicKey, Signature};
-pub use cert::{QuorumCert, TimeoutCert, Vote, VoteKind};
+pub use cert::{ConsensusMsg, QuorumCert, TimeoutCert, Vote, VoteKind, VoteMsg};
 pub use encoding::{decode, encode, MAX_MESSAGE_BYTES};
 pub use error::{Error, Result};
 pub use genesis::{genesis_block, ChannelDefinition, Member, Role};

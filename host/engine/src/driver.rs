@@ -1,0 +1,957 @@
+//! The channel driver: carries out the LFT core's commands with real time, storage, the safety
+//! guard, BLS certificates and the channel's transport.
+use crate::channel::{Channel, Error};
+use crate::exec::{BlockContext, Executor, StateRead};
+use crate::now_us;
+use lc_crypto::bls::{self, VerifiedSignature};
+use lc_lft::{BlockInfo, Input, Lft, Output, QcInfo, Resume, TcInfo, Timer};
+use lc_safety::{SafetyGuard, SignedVote};
+use lc_storage::{BlockCommit, ChannelStore};
+use lc_types::{
+    decode, encode, merkle_root, state_root, Block, BlockHeader, ConsensusMsg, Hash, Height, QuorumCert, Receipt,
+    ReceiptStatus, Round, TimeoutCert, Transaction, Vote, VoteKind, VoteMsg, WriteSet, BLOCK_VERSION,
+};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tracing::{debug, error, info, warn};
+
+/// Meta key: hashes of the uncommitted blocks this node stored (see [`META_PENDING_PREFIX`]).
+pub(crate) const META_PENDING_INDEX: &[u8] = b"pending_index";
+/// Meta key prefix of an uncommitted block (written before this node votes for it, so a restart
+/// finds the block its high QC certifies).
+pub(crate) const META_PENDING_PREFIX: &[u8] = b"pending/";
+/// Meta key: the latest commit evidence (the certified child of the last directly committed
+/// block and its QC), for finality proofs of the newest blocks.
+pub const META_COMMIT_EVIDENCE: &[u8] = b"commit_evidence";
+
+/// The child block whose QC committed its parent directly (consecutive rounds), and that QC.
+#[derive(Debug, Clone, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
+pub struct CommitEvidence {
+    /// The certified child (not necessarily committed yet).
+    pub child: Block,
+    /// QC of the child.
+    pub qc: QuorumCert,
+}
+
+/// Most consensus messages handled per loop turn before timers and proposals get a look.
+const INBOX_BATCH: usize = 256;
+
+struct PendingBlock {
+    block: Block,
+    receipts: Vec<Receipt>,
+    writes: WriteSet,
+    /// Transactions taken from this node's mempool for it (returned if the block is abandoned).
+    own_txs: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ProposeReq {
+    round: Round,
+    height: Height,
+    parent: QcInfo,
+    tc: Option<TcInfo>,
+    empty: bool,
+}
+
+/// Uncommitted ancestors' write sets, newest first, starting at `parent`.
+fn ancestor_layers<'p>(pending: &'p BTreeMap<Hash, PendingBlock>, parent: &Hash) -> Vec<&'p WriteSet> {
+    let mut layers = Vec::new();
+    let mut cursor = *parent;
+    while let Some(p) = pending.get(&cursor) {
+        layers.push(&p.writes);
+        cursor = p.block.header.prev_hash;
+    }
+    layers
+}
+
+/// State as of a parent block: committed state overlaid by the writes of uncommitted ancestors
+/// (newest first) and of the block being built.
+struct Overlay<'a> {
+    store: &'a ChannelStore,
+    layers: Vec<&'a WriteSet>,
+    current: &'a WriteSet,
+}
+
+impl StateRead for Overlay<'_> {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        if let Some(v) = self.current.get(key) {
+            return v.clone();
+        }
+        for layer in &self.layers {
+            if let Some(v) = layer.get(key) {
+                return v.clone();
+            }
+        }
+        // A read error here would make execution non-deterministic; it is logged and treated
+        // as absent, and the resulting state root mismatch is caught by voters.
+        self.store.state_get(key).unwrap_or_else(|e| {
+            error!(error = %e, "state read failed");
+            None
+        })
+    }
+}
+
+/// Why a proposal was not accepted.
+#[derive(Debug)]
+enum Refusal {
+    /// Not for us / stale / unverifiable: dropped silently (debug log).
+    Ignore(String),
+    /// The round's leader sent a block that fails checks: vote NONE.
+    Invalid(String),
+}
+
+pub(crate) struct Driver<'a> {
+    ch: &'a Channel,
+    lft: Lft,
+    guard: Option<SafetyGuard<ChannelStore>>,
+    executor: Box<dyn Executor>,
+    pending: BTreeMap<Hash, PendingBlock>,
+    /// Full QCs of uncommitted blocks (and of the committed tip when known), by block hash.
+    qcs: BTreeMap<Hash, QuorumCert>,
+    tcs: BTreeMap<Round, TimeoutCert>,
+    yes_sigs: BTreeMap<(Round, usize), (Hash, VerifiedSignature)>,
+    timeout_sigs: BTreeMap<(Round, usize), (Round, VerifiedSignature)>,
+    want: Option<ProposeReq>,
+    last_block_at: Instant,
+    propose_timer: Option<(Instant, Round)>,
+    vote_timer: Option<(Instant, Round)>,
+    genesis: Hash,
+}
+
+impl<'a> Driver<'a> {
+    pub(crate) fn new(ch: &'a Channel, executor: Box<dyn Executor>) -> Result<Self, Error> {
+        let store = &ch.store;
+        let genesis = store.block_hash_at(0)?.ok_or(Error::MissingBlock(Hash::ZERO))?;
+        let tip = store.tip()?.ok_or(Error::MissingBlock(Hash::ZERO))?;
+        let (tip_header, _) = store.header(&tip.hash)?.ok_or(Error::MissingBlock(tip.hash))?;
+        let committed = QcInfo { round: tip_header.round, height: tip.height, block_hash: tip.hash };
+        let guard = match ch.take_bls_key() {
+            Some(key) => Some(SafetyGuard::new(&ch.name, key, store.clone())?),
+            None => None,
+        };
+        let mut qcs = BTreeMap::new();
+        let mut resume = Resume { committed, high_qc: committed, last_voted_round: committed.round };
+        if let Some(g) = &guard {
+            let data = g.data();
+            if data.epoch == ch.epoch.epoch {
+                resume.last_voted_round = resume.last_voted_round.max(data.last_voted_round);
+                if let Some(q) = &data.high_qc {
+                    if q.epoch == ch.epoch.epoch && q.round > committed.round {
+                        resume.high_qc = QcInfo { round: q.round, height: q.height, block_hash: q.block_hash };
+                        qcs.insert(q.block_hash, q.clone());
+                    }
+                }
+            }
+        }
+        let mut lft = Lft::new(ch.epoch.clone(), ch.me, resume);
+        let mut driver = Self {
+            ch,
+            lft: Lft::from_root(ch.epoch.clone(), None, committed),
+            guard,
+            executor,
+            pending: BTreeMap::new(),
+            qcs,
+            tcs: BTreeMap::new(),
+            yes_sigs: BTreeMap::new(),
+            timeout_sigs: BTreeMap::new(),
+            want: None,
+            last_block_at: Instant::now(),
+            propose_timer: None,
+            vote_timer: None,
+            genesis,
+        };
+        // Uncommitted blocks stored before a restart: the block tree above the committed tip.
+        let restored = driver.load_pending(tip.height)?;
+        for block in restored {
+            let info = driver.block_info(&block)?;
+            if let Some(qc) = &block.header.qc {
+                driver.qcs.insert(qc.block_hash, qc.clone());
+            }
+            let replay = driver.replay_execution(block)?;
+            if replay {
+                let _ = lft.handle(Input::Block(info));
+            }
+        }
+        driver.lft = lft;
+        Ok(driver)
+    }
+
+    fn load_pending(&self, tip_height: Height) -> Result<Vec<Block>, Error> {
+        let Some(index) = self.ch.store.meta_get(META_PENDING_INDEX)? else { return Ok(Vec::new()) };
+        let hashes: Vec<Hash> = decode(&index).unwrap_or_default();
+        let mut blocks = Vec::new();
+        for h in hashes {
+            let Some(bytes) = self.ch.store.meta_get(&pending_key(&h))? else { continue };
+            match decode::<Block>(&bytes) {
+                Ok(b) if b.header.height > tip_height => blocks.push(b),
+                Ok(_) => {}
+                Err(e) => warn!(channel = %self.ch.name, block = %h, error = %e, "ignoring an unreadable stored block"),
+            }
+        }
+        blocks.sort_by_key(|b| b.header.height);
+        Ok(blocks)
+    }
+
+    /// Re-executes a restored block on its parent (needed for its children's state); `false` when
+    /// its parent is gone (an abandoned branch).
+    fn replay_execution(&mut self, block: Block) -> Result<bool, Error> {
+        let parent = block.header.prev_hash;
+        if !self.pending.contains_key(&parent) && self.ch.store.tip()?.map(|t| t.hash) != Some(parent) {
+            return Ok(false);
+        }
+        let (receipts, writes, _) = self.execute(&block.header, &block.txs)?;
+        self.pending.insert(block.hash(), PendingBlock { block, receipts, writes, own_txs: false });
+        Ok(true)
+    }
+
+    fn block_info(&self, block: &Block) -> Result<BlockInfo, Error> {
+        let h = &block.header;
+        let proposer = self.ch.epoch.index_of(&h.proposer).ok_or(Error::NoValidators(self.ch.name.clone()))?;
+        let qc = self.qc_info_of(h);
+        Ok(BlockInfo {
+            hash: block.hash(),
+            height: h.height,
+            round: h.round,
+            parent: h.prev_hash,
+            qc,
+            tc: h.tc.as_ref().map(tc_info),
+            proposer,
+            empty: block.txs.is_empty(),
+        })
+    }
+
+    /// The QC a header carries, as the core sees it (genesis has an implicit root QC).
+    fn qc_info_of(&self, h: &BlockHeader) -> QcInfo {
+        match &h.qc {
+            Some(q) => QcInfo { round: q.round, height: q.height, block_hash: q.block_hash },
+            None => QcInfo { round: 0, height: 0, block_hash: self.genesis },
+        }
+    }
+
+    pub(crate) fn run(&mut self) -> Result<(), Error> {
+        let start = self.lft.start();
+        self.process(start)?;
+        info!(channel = %self.ch.name, height = self.ch.status.read().height, round = self.lft.round(),
+            validator = self.ch.me.is_some(), "channel started");
+        while !self.ch.stop.load(Ordering::SeqCst) {
+            let msgs = self.ch.drain_inbox(INBOX_BATCH);
+            for msg in msgs {
+                self.on_message(msg)?;
+            }
+            self.fire_timers()?;
+            let mut wait_until = self.next_deadline();
+            if let Some(req) = self.want {
+                match self.propose_due(&req) {
+                    None => {
+                        self.want = None;
+                        let outputs = self.propose(req)?;
+                        self.process(outputs)?;
+                        continue;
+                    }
+                    Some(at) => wait_until = wait_until.min(at),
+                }
+            }
+            self.ch.wait_for_work(wait_until);
+        }
+        info!(channel = %self.ch.name, "channel driver stopped");
+        Ok(())
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let mut at = Instant::now() + Duration::from_millis(500);
+        for (t, _) in [self.propose_timer, self.vote_timer].into_iter().flatten() {
+            at = at.min(t);
+        }
+        at
+    }
+
+    fn fire_timers(&mut self) -> Result<(), Error> {
+        let now = Instant::now();
+        for timer in [Timer::Propose, Timer::Vote] {
+            let slot = match timer {
+                Timer::Propose => &mut self.propose_timer,
+                Timer::Vote => &mut self.vote_timer,
+            };
+            if let Some((at, round)) = *slot {
+                if at <= now {
+                    *slot = None;
+                    debug!(channel = %self.ch.name, round, ?timer, "timer fired");
+                    let step = self.lft.handle(Input::Timeout { timer, round });
+                    self.process(step.outputs)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Pacing: `None` = propose now (transactions waiting, or a parent with transactions to get
+    /// committed, or the empty-block interval passed); else when to look again.
+    fn propose_due(&self, req: &ProposeReq) -> Option<Instant> {
+        let parent_has_txs = self.pending.get(&req.parent.block_hash).is_some_and(|p| !p.block.txs.is_empty());
+        if req.empty || parent_has_txs || !self.ch.pool.lock().is_empty() {
+            return None;
+        }
+        // A TC round must be re-proposed promptly, or the chain would stall behind a timeout.
+        if req.tc.is_some() {
+            return None;
+        }
+        let due = self.last_block_at + self.ch.params.interval;
+        if self.ch.params.allow_empty_blocks && Instant::now() >= due {
+            return None;
+        }
+        Some(if self.ch.params.allow_empty_blocks { due } else { Instant::now() + Duration::from_millis(500) })
+    }
+
+    fn header_of(&self, hash: &Hash) -> Result<BlockHeader, Error> {
+        if let Some(p) = self.pending.get(hash) {
+            return Ok(p.block.header.clone());
+        }
+        Ok(self.ch.store.header(hash)?.ok_or(Error::MissingBlock(*hash))?.0)
+    }
+
+    /// Executes `txs` on the parent's state; returns receipts, writes and the hashes of
+    /// transactions dropped because their timestamp left the window of the block timestamp.
+    fn execute(
+        &mut self,
+        header: &BlockHeader,
+        txs: &[Transaction],
+    ) -> Result<(Vec<Receipt>, WriteSet, Vec<Hash>), Error> {
+        let ch = self.ch;
+        let ctx = BlockContext {
+            channel: ch.name.clone(),
+            height: header.height,
+            timestamp_us: header.timestamp_us,
+            proposer: header.proposer,
+        };
+        let window_us = ch.params.timestamp_boundary_s.saturating_mul(1_000_000);
+        let mut receipts = Vec::with_capacity(txs.len());
+        let mut writes = WriteSet::new();
+        let mut dropped = Vec::new();
+        let layers = ancestor_layers(&self.pending, &header.prev_hash);
+        for tx in txs {
+            let hash = tx.hash();
+            if tx.body.timestamp_us.abs_diff(header.timestamp_us) > window_us {
+                dropped.push(hash);
+                continue;
+            }
+            let outcome = {
+                let view = Overlay { store: &ch.store, layers: layers.clone(), current: &writes };
+                let what = format!("transaction {hash} at height {}", header.height);
+                *ch.watch.lock() = Some((Instant::now() + ch.params.invoke_timeout, what));
+                let outcome = self.executor.execute(&view, &ctx, tx, hash);
+                *ch.watch.lock() = None;
+                outcome
+            };
+            if ch.stuck.load(Ordering::SeqCst) {
+                return Err(Error::Deadline { what: format!("transaction {hash}"), timeout: ch.params.invoke_timeout });
+            }
+            if outcome.receipt.status == ReceiptStatus::Success {
+                writes.extend(outcome.writes);
+            }
+            receipts.push(outcome.receipt);
+        }
+        Ok((receipts, writes, dropped))
+    }
+
+    fn propose(&mut self, req: ProposeReq) -> Result<Vec<Output>, Error> {
+        let ch = self.ch;
+        if req.round != self.lft.round() {
+            return Ok(Vec::new());
+        }
+        let parent = match self.header_of(&req.parent.block_hash) {
+            Ok(p) => p,
+            Err(Error::MissingBlock(h)) => {
+                warn!(channel = %ch.name, round = req.round, parent = %h, "cannot propose: the parent block is not here");
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e),
+        };
+        let qc = if req.parent.block_hash == self.genesis {
+            None
+        } else {
+            match self.qcs.get(&req.parent.block_hash) {
+                Some(q) => Some(q.clone()),
+                None => {
+                    warn!(channel = %ch.name, round = req.round, "cannot propose: the parent's QC is not here");
+                    return Ok(Vec::new());
+                }
+            }
+        };
+        let tc = match req.tc {
+            Some(t) => match self.tcs.get(&t.round) {
+                Some(tc) => Some(tc.clone()),
+                None => {
+                    warn!(channel = %ch.name, round = req.round, "cannot propose: the TC is not here");
+                    return Ok(Vec::new());
+                }
+            },
+            None => None,
+        };
+        let timestamp_us = now_us().max(parent.timestamp_us + 1);
+        let candidates = if req.empty {
+            Vec::new()
+        } else {
+            let mut pool = ch.pool.lock();
+            let taken = pool.take(ch.params.max_tx_count, ch.params.max_block_bytes);
+            let mut in_flight = ch.in_flight.write();
+            for (h, tx) in &taken {
+                in_flight.insert(*h, tx.clone());
+            }
+            taken
+        };
+        let mut header = BlockHeader {
+            version: BLOCK_VERSION,
+            channel: ch.name.clone(),
+            height: req.height,
+            round: req.round,
+            epoch: self.lft.epoch().epoch,
+            prev_hash: req.parent.block_hash,
+            tx_root: Hash::ZERO,
+            state_root: Hash::ZERO,
+            receipts_root: Hash::ZERO,
+            qc,
+            tc,
+            timestamp_us,
+            proposer: ch.key.public(),
+        };
+        let txs: Vec<Transaction> = candidates.into_iter().map(|(_, tx)| tx).collect();
+        let (receipts, writes, dropped) = self.execute(&header, &txs)?;
+        let txs: Vec<Transaction> = if dropped.is_empty() {
+            txs
+        } else {
+            warn!(channel = %ch.name, count = dropped.len(), "dropped transactions whose timestamp left the window");
+            let mut in_flight = ch.in_flight.write();
+            for h in &dropped {
+                in_flight.remove(h);
+            }
+            let dropped: BTreeSet<Hash> = dropped.into_iter().collect();
+            txs.into_iter().filter(|t| !dropped.contains(&t.hash())).collect()
+        };
+        let tx_hashes: Vec<Hash> = receipts.iter().map(|r| r.tx_hash).collect();
+        header.tx_root = merkle_root(&tx_hashes);
+        header.state_root = state_root(&parent.state_root, &writes);
+        header.receipts_root = Block::compute_receipts_root(&receipts);
+        let block = ch.key.sign_block(header, txs);
+        let info = self.block_info(&block)?;
+        debug!(channel = %ch.name, height = req.height, round = req.round, txs = block.txs.len(), block = %info.hash, "proposing");
+        self.store_pending(&block)?;
+        ch.broadcast(ConsensusMsg::Proposal(block.clone()));
+        self.pending.insert(info.hash, PendingBlock { block, receipts, writes, own_txs: true });
+        self.last_block_at = Instant::now();
+        ch.status.write().made_block_count += 1;
+        let step = self.lft.handle(Input::Proposal(info));
+        if let Some(e) = step.rejected {
+            warn!(channel = %ch.name, error = %e, "the core refused this node's own proposal");
+        }
+        Ok(step.outputs)
+    }
+
+    fn store_pending(&self, block: &Block) -> Result<(), Error> {
+        let hash = block.hash();
+        let store = &self.ch.store;
+        store.meta_put(&pending_key(&hash), Some(encode(block)))?;
+        let mut index: Vec<Hash> = self.pending.keys().copied().collect();
+        index.push(hash);
+        store.meta_put(META_PENDING_INDEX, Some(encode(&index)))?;
+        Ok(())
+    }
+
+    // ---- inbound messages -------------------------------------------------------------------
+
+    fn on_message(&mut self, msg: ConsensusMsg) -> Result<(), Error> {
+        match msg {
+            ConsensusMsg::Proposal(block) => self.on_proposal(block),
+            ConsensusMsg::Vote(v) => self.on_vote(v),
+            ConsensusMsg::Tc(tc) => match self.check_tc(&tc) {
+                Ok(()) => {
+                    let step = self.lft.handle(Input::Tc(tc_info(&tc)));
+                    self.process(step.outputs)
+                }
+                Err(e) => {
+                    debug!(channel = %self.ch.name, error = %e, "dropping a TC");
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    fn is_quorum(&self, signers: &[usize]) -> bool {
+        let set: BTreeSet<usize> = signers.iter().copied().collect();
+        let e = self.lft.epoch();
+        e.is_quorum(e.weigh(&set))
+    }
+
+    /// Verifies a QC unless the same one is already known.
+    fn check_qc(&mut self, qc: &QuorumCert) -> Result<(), String> {
+        if self.qcs.get(&qc.block_hash) == Some(qc) {
+            return Ok(());
+        }
+        if qc.epoch != self.lft.epoch().epoch {
+            return Err(format!("QC of epoch {}", qc.epoch));
+        }
+        let signers = bls::verify_qc(qc, &self.ch.name, &self.ch.keys).map_err(|e| e.to_string())?;
+        if !self.is_quorum(&signers) {
+            return Err("QC signers are not a quorum".into());
+        }
+        self.qcs.insert(qc.block_hash, qc.clone());
+        Ok(())
+    }
+
+    fn check_tc(&mut self, tc: &TimeoutCert) -> Result<(), String> {
+        if self.tcs.get(&tc.round) == Some(tc) {
+            return Ok(());
+        }
+        if tc.epoch != self.lft.epoch().epoch {
+            return Err(format!("TC of epoch {}", tc.epoch));
+        }
+        if tc.high_qc.round == 0 && tc.high_qc.block_hash != self.genesis {
+            return Err("TC high QC of round 0 is not the genesis".into());
+        }
+        let signers = bls::verify_tc(tc, &self.ch.name, &self.ch.keys).map_err(|e| e.to_string())?;
+        if !self.is_quorum(&signers) {
+            return Err("TC signers are not a quorum".into());
+        }
+        self.qcs.entry(tc.high_qc.block_hash).or_insert_with(|| tc.high_qc.clone());
+        self.tcs.insert(tc.round, tc.clone());
+        Ok(())
+    }
+
+    fn on_proposal(&mut self, block: Block) -> Result<(), Error> {
+        let hash = block.hash();
+        let round = block.header.round;
+        match self.validate(&block) {
+            Ok(()) => {}
+            Err(Refusal::Ignore(why)) => {
+                debug!(channel = %self.ch.name, block = %hash, round, why, "proposal ignored");
+                return Ok(());
+            }
+            Err(Refusal::Invalid(why)) => {
+                warn!(channel = %self.ch.name, block = %hash, round, height = block.header.height, why, "invalid proposal: voting NONE");
+                let step = self.lft.handle(Input::ProposalFailed { round });
+                return self.process(step.outputs);
+            }
+        }
+        let info = self.block_info(&block)?;
+        let (receipts, writes, dropped) = self.execute(&block.header, &block.txs)?;
+        let parent_root = self.header_of(&block.header.prev_hash)?.state_root;
+        let tx_hashes: Vec<Hash> = receipts.iter().map(|r| r.tx_hash).collect();
+        if !dropped.is_empty()
+            || merkle_root(&tx_hashes) != block.header.tx_root
+            || state_root(&parent_root, &writes) != block.header.state_root
+            || Block::compute_receipts_root(&receipts) != block.header.receipts_root
+        {
+            error!(channel = %self.ch.name, height = block.header.height, block = %hash,
+                "re-execution gives a different state or receipts root: voting NONE");
+            let step = self.lft.handle(Input::ProposalFailed { round });
+            return self.process(step.outputs);
+        }
+        self.store_pending(&block)?;
+        self.pending.insert(hash, PendingBlock { block, receipts, writes, own_txs: false });
+        let step = self.lft.handle(Input::Proposal(info));
+        if let Some(e) = &step.rejected {
+            debug!(channel = %self.ch.name, block = %hash, error = %e, "proposal refused by consensus");
+        }
+        self.process(step.outputs)
+    }
+
+    /// Checks a proposal before execution: header, signature, certificates, parent, transactions.
+    fn validate(&mut self, block: &Block) -> Result<(), Refusal> {
+        let h = &block.header;
+        let ch = self.ch;
+        if h.channel != ch.name || h.version != BLOCK_VERSION {
+            return Err(Refusal::Ignore("wrong channel or version".into()));
+        }
+        if h.epoch != self.lft.epoch().epoch {
+            return Err(Refusal::Ignore(format!("epoch {}", h.epoch)));
+        }
+        if self.pending.contains_key(&block.hash()) {
+            return Err(Refusal::Ignore("already known".into()));
+        }
+        let Some(proposer) = self.lft.epoch().index_of(&h.proposer) else {
+            return Err(Refusal::Ignore("proposer is not a validator".into()));
+        };
+        lc_crypto::verify_block_signature(block).map_err(|e| Refusal::Ignore(format!("proposer signature: {e}")))?;
+        // Certificates (verified) may move this node ahead even when the block is refused.
+        if let Some(qc) = &h.qc {
+            self.check_qc(qc).map_err(|e| Refusal::Ignore(format!("carried QC: {e}")))?;
+        }
+        if let Some(tc) = &h.tc {
+            self.check_tc(tc).map_err(|e| Refusal::Ignore(format!("carried TC: {e}")))?;
+        }
+        let qc_info = self.qc_info_of(h);
+        if h.qc.is_none() && h.prev_hash != self.genesis {
+            return Err(Refusal::Invalid("no QC for a non-genesis parent".into()));
+        }
+        let leader = self.lft.epoch().proposer(h.round) == proposer;
+        let invalid = |why: String| if leader { Refusal::Invalid(why) } else { Refusal::Ignore(why) };
+        let parent = match self.header_of(&h.prev_hash) {
+            Ok(p) => p,
+            Err(_) => {
+                // Not here (block sync arrives with the network): take its certificates only.
+                let mut out = self.lft.handle(Input::Qc(qc_info)).outputs;
+                if let Some(tc) = &h.tc {
+                    out.extend(self.lft.handle(Input::Tc(tc_info(tc))).outputs);
+                }
+                let _ = self.process(out);
+                return Err(Refusal::Ignore("unknown parent".into()));
+            }
+        };
+        if h.height != parent.height + 1 || qc_info.block_hash != h.prev_hash {
+            return Err(invalid("does not extend the block its QC certifies".into()));
+        }
+        if h.timestamp_us <= parent.timestamp_us {
+            return Err(invalid("timestamp not after the parent's".into()));
+        }
+        if h.timestamp_us > now_us() + ch.params.max_clock_drift.as_micros() as u64 {
+            return Err(invalid("timestamp too far in the future".into()));
+        }
+        if block.txs.len() > ch.params.max_tx_count {
+            return Err(invalid(format!("{} transactions, limit {}", block.txs.len(), ch.params.max_tx_count)));
+        }
+        let bytes: usize = block.txs.iter().map(Transaction::encoded_len).sum();
+        if bytes > ch.params.max_block_bytes.saturating_add(ch.params.max_tx_bytes) {
+            return Err(invalid(format!("{bytes} transaction bytes")));
+        }
+        let hashes: Vec<Hash> = block.txs.iter().map(Transaction::hash).collect();
+        let mut seen = BTreeSet::new();
+        for (tx, hash) in block.txs.iter().zip(&hashes) {
+            if tx.body.channel != ch.name || tx.encoded_len() > ch.params.max_tx_bytes || !seen.insert(*hash) {
+                return Err(invalid(format!("transaction {hash} is malformed or repeated")));
+            }
+            if ch.store.contains_tx(hash).unwrap_or(true) || self.in_ancestors(&h.prev_hash, hash) {
+                return Err(invalid(format!("transaction {hash} is already in the chain")));
+            }
+        }
+        let items: Vec<(&Transaction, Hash)> = block.txs.iter().zip(hashes.iter().copied()).collect();
+        if lc_crypto::verify_txs(&items).iter().any(Result::is_err) {
+            return Err(invalid("a transaction signature does not verify".into()));
+        }
+        Ok(())
+    }
+
+    fn in_ancestors(&self, parent: &Hash, tx: &Hash) -> bool {
+        let mut cursor = *parent;
+        while let Some(p) = self.pending.get(&cursor) {
+            if p.receipts.iter().any(|r| r.tx_hash == *tx) {
+                return true;
+            }
+            cursor = p.block.header.prev_hash;
+        }
+        false
+    }
+
+    fn on_vote(&mut self, m: VoteMsg) -> Result<(), Error> {
+        let epoch = self.lft.epoch().epoch;
+        let v = &m.vote;
+        let voter = m.voter as usize;
+        if v.channel != self.ch.name || v.epoch != epoch || voter >= self.ch.keys.len() {
+            return Ok(());
+        }
+        if v.round + lc_lft::ROUND_WINDOW < self.lft.round() || v.round > self.lft.round() + lc_lft::ROUND_WINDOW {
+            return Ok(());
+        }
+        let msg = match v.kind {
+            VoteKind::Yes => bls::vote_message(&v.channel, epoch, v.round, v.height, v.block_hash),
+            VoteKind::Timeout => bls::timeout_message(&v.channel, epoch, v.round, v.hqc_round),
+        };
+        let sig = match bls::verify_from(&self.ch.keys, voter, &msg, &m.signature) {
+            Ok(s) => s,
+            Err(e) => {
+                debug!(channel = %self.ch.name, voter, round = v.round, error = %e, "dropping a vote that does not verify");
+                return Ok(());
+            }
+        };
+        let input = match v.kind {
+            VoteKind::Yes => {
+                self.yes_sigs.entry((v.round, voter)).or_insert((v.block_hash, sig));
+                Input::Vote { voter, round: v.round, height: v.height, block_hash: v.block_hash }
+            }
+            VoteKind::Timeout => {
+                let high_qc = match &m.high_qc {
+                    Some(q) => {
+                        if q.round != v.hqc_round {
+                            return Ok(());
+                        }
+                        if let Err(e) = self.check_qc(q) {
+                            debug!(channel = %self.ch.name, voter, error = %e, "dropping a timeout vote with a bad QC");
+                            return Ok(());
+                        }
+                        QcInfo { round: q.round, height: q.height, block_hash: q.block_hash }
+                    }
+                    None if v.hqc_round == 0 => QcInfo { round: 0, height: 0, block_hash: self.genesis },
+                    None => {
+                        // The high QC is the committed root (restart): accept it if it is ours.
+                        let c = self.lft.committed();
+                        if c.round != v.hqc_round {
+                            return Ok(());
+                        }
+                        c
+                    }
+                };
+                self.timeout_sigs.entry((v.round, voter)).or_insert((v.hqc_round, sig));
+                Input::TimeoutVote { voter, round: v.round, high_qc }
+            }
+        };
+        let step = self.lft.handle(input);
+        if let Some(e) = &step.rejected {
+            debug!(channel = %self.ch.name, voter, error = %e, "vote refused by consensus");
+        }
+        self.process(step.outputs)
+    }
+
+    // ---- outputs ----------------------------------------------------------------------------
+
+    fn process(&mut self, outputs: Vec<Output>) -> Result<(), Error> {
+        let mut queue: VecDeque<Output> = outputs.into();
+        while let Some(out) = queue.pop_front() {
+            match out {
+                Output::EnterRound { round, leader } => {
+                    let mut s = self.ch.status.write();
+                    s.round = round;
+                    s.leader = self.ch.me == Some(leader);
+                    drop(s);
+                    self.want = None;
+                    self.vote_timer = None;
+                    self.yes_sigs.retain(|(r, _), _| *r + lc_lft::ROUND_WINDOW >= round);
+                    self.timeout_sigs.retain(|(r, _), _| *r + lc_lft::ROUND_WINDOW >= round);
+                    self.tcs.retain(|r, _| *r + 1 >= round);
+                }
+                Output::StartTimer { timer, round, backoff } => {
+                    let p = &self.ch.params;
+                    let factor = 1u32 << backoff.min(5);
+                    let at = match timer {
+                        Timer::Propose => {
+                            let pacing = if p.allow_empty_blocks { p.interval } else { Duration::ZERO };
+                            Instant::now() + p.propose_timeout * factor + pacing
+                        }
+                        Timer::Vote => Instant::now() + p.vote_timeout * factor,
+                    };
+                    match timer {
+                        Timer::Propose => self.propose_timer = Some((at, round)),
+                        Timer::Vote => self.vote_timer = Some((at, round)),
+                    }
+                }
+                Output::Propose { round, height, parent, tc, empty } => {
+                    self.want = Some(ProposeReq { round, height, parent, tc, empty });
+                }
+                Output::CastVote { round, height, block_hash, qc } => {
+                    let full_qc = self.qcs.get(&qc.block_hash).cloned();
+                    let epoch = self.lft.epoch().epoch;
+                    let Some(guard) = self.guard.as_mut() else { continue };
+                    match guard.sign_yes(epoch, round, height, block_hash, full_qc.as_ref()) {
+                        Ok(vote) => queue.extend(self.send_vote(vote, None)?),
+                        Err(e) => warn!(channel = %self.ch.name, round, error = %e, "safety guard refused a yes vote"),
+                    }
+                }
+                Output::CastTimeout { round, kind, high_qc } => {
+                    let full_qc = self.qcs.get(&high_qc.block_hash).cloned();
+                    let epoch = self.lft.epoch().epoch;
+                    let Some(guard) = self.guard.as_mut() else { continue };
+                    debug!(channel = %self.ch.name, round, ?kind, "timeout vote");
+                    match guard.sign_timeout(epoch, round, full_qc.as_ref()) {
+                        Ok(vote) => {
+                            let carried = self.guard.as_ref().and_then(|g| g.data().high_qc.clone());
+                            let carried = carried.filter(|q| q.round == vote.hqc_round && q.epoch == epoch);
+                            queue.extend(self.send_vote(vote, carried)?);
+                        }
+                        Err(e) => {
+                            warn!(channel = %self.ch.name, round, error = %e, "safety guard refused a timeout vote")
+                        }
+                    }
+                }
+                Output::Certified { qc, signers } => self.aggregate_qc(qc, &signers),
+                Output::TimeoutCertified { tc, signers } => self.aggregate_tc(tc, &signers),
+                Output::NewCandidate { qc } => {
+                    debug!(channel = %self.ch.name, height = qc.height, round = qc.round, block = %qc.block_hash, "candidate");
+                }
+                Output::Commit { blocks, evidence } => self.commit(blocks, evidence)?,
+                Output::EpochEnded { last } => {
+                    info!(channel = %self.ch.name, block = %last, "epoch ended");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a signed vote to every validator and delivers it to this node's own core.
+    fn send_vote(&mut self, vote: SignedVote, high_qc: Option<QuorumCert>) -> Result<Vec<Output>, Error> {
+        let Some(me) = self.ch.me else { return Ok(Vec::new()) };
+        let msg = VoteMsg {
+            voter: me as u32,
+            vote: Vote {
+                kind: vote.kind,
+                channel: self.ch.name.clone(),
+                epoch: vote.epoch,
+                round: vote.round,
+                height: vote.height,
+                block_hash: vote.block_hash,
+                hqc_round: vote.hqc_round,
+            },
+            signature: vote.signature,
+            high_qc,
+        };
+        self.ch.broadcast(ConsensusMsg::Vote(msg.clone()));
+        self.on_vote(msg)?;
+        Ok(Vec::new())
+    }
+
+    fn aggregate_qc(&mut self, qc: QcInfo, signers: &[usize]) {
+        let mut sigs = Vec::with_capacity(signers.len());
+        for i in signers {
+            match self.yes_sigs.get(&(qc.round, *i)) {
+                Some((h, s)) if *h == qc.block_hash => sigs.push(s.clone()),
+                _ => {
+                    error!(channel = %self.ch.name, round = qc.round, voter = i, "missing a vote signature for a QC");
+                    return;
+                }
+            }
+        }
+        match bls::aggregate_verified(&sigs) {
+            Ok(aggregate_signature) => {
+                let full = QuorumCert {
+                    epoch: self.lft.epoch().epoch,
+                    round: qc.round,
+                    height: qc.height,
+                    block_hash: qc.block_hash,
+                    signer_bitmap: bls::bitmap(self.ch.keys.len(), signers.iter().copied()),
+                    aggregate_signature,
+                };
+                self.qcs.insert(qc.block_hash, full);
+            }
+            Err(e) => error!(channel = %self.ch.name, error = %e, "aggregating a QC failed"),
+        }
+    }
+
+    fn aggregate_tc(&mut self, tc: TcInfo, signers: &[(usize, Round)]) {
+        let mut sigs = Vec::with_capacity(signers.len());
+        for (i, hqc) in signers {
+            match self.timeout_sigs.get(&(tc.round, *i)) {
+                Some((r, s)) if r == hqc => sigs.push(s.clone()),
+                _ => {
+                    error!(channel = %self.ch.name, round = tc.round, voter = i, "missing a timeout signature for a TC");
+                    return;
+                }
+            }
+        }
+        let high_qc = match self.qcs.get(&tc.high_qc.block_hash) {
+            Some(q) => q.clone(),
+            None if tc.high_qc.block_hash == self.genesis => QuorumCert {
+                epoch: self.lft.epoch().epoch,
+                round: 0,
+                height: 0,
+                block_hash: self.genesis,
+                signer_bitmap: Vec::new(),
+                aggregate_signature: lc_types::BlsSignature::ZERO,
+            },
+            None => {
+                error!(channel = %self.ch.name, round = tc.round, "the TC's high QC is not here");
+                return;
+            }
+        };
+        match bls::aggregate_verified(&sigs) {
+            Ok(aggregate_signature) => {
+                let full = TimeoutCert {
+                    epoch: self.lft.epoch().epoch,
+                    round: tc.round,
+                    signer_bitmap: bls::bitmap(self.ch.keys.len(), signers.iter().map(|(i, _)| *i)),
+                    hqc_rounds: signers.iter().map(|(_, r)| *r).collect(),
+                    aggregate_signature,
+                    high_qc,
+                };
+                self.ch.broadcast(ConsensusMsg::Tc(full.clone()));
+                self.tcs.insert(tc.round, full);
+            }
+            Err(e) => error!(channel = %self.ch.name, error = %e, "aggregating a TC failed"),
+        }
+    }
+
+    fn commit(&mut self, blocks: Vec<Hash>, evidence: QcInfo) -> Result<(), Error> {
+        let evidence_record = match (self.pending.get(&evidence.block_hash), self.qcs.get(&evidence.block_hash)) {
+            (Some(child), Some(qc)) => Some(CommitEvidence { child: child.block.clone(), qc: qc.clone() }),
+            _ => None,
+        };
+        let last = blocks.len().saturating_sub(1);
+        for (i, hash) in blocks.into_iter().enumerate() {
+            let p = self.pending.remove(&hash).ok_or(Error::MissingBlock(hash))?;
+            let height = p.block.header.height;
+            let ntx = p.block.txs.len();
+            let tx_hashes: Vec<Hash> = p.receipts.iter().map(|r| r.tx_hash).collect();
+            let timestamp_us = p.block.header.timestamp_us;
+            let mut meta = vec![(pending_key(&hash), None)];
+            if i == last {
+                let index: Vec<Hash> =
+                    self.pending.iter().filter(|(_, b)| b.block.header.height > height).map(|(h, _)| *h).collect();
+                meta.push((META_PENDING_INDEX.to_vec(), Some(encode(&index))));
+                if let Some(ev) = &evidence_record {
+                    meta.push((META_COMMIT_EVIDENCE.to_vec(), Some(encode(ev))));
+                }
+            }
+            self.ch.store.commit_with(&BlockCommit { block: p.block, receipts: p.receipts, writes: p.writes }, meta)?;
+            {
+                let mut pool = self.ch.pool.lock();
+                let mut in_flight = self.ch.in_flight.write();
+                for h in &tx_hashes {
+                    in_flight.remove(h);
+                    if !p.own_txs {
+                        pool.remove(h);
+                    }
+                }
+            }
+            let mut s = self.ch.status.write();
+            s.height = height;
+            s.tip_hash = hash;
+            s.tip_timestamp_us = timestamp_us;
+            s.total_tx += ntx as u64;
+            drop(s);
+            if ntx > 0 {
+                debug!(channel = %self.ch.name, height, txs = ntx, "committed");
+            }
+        }
+        self.prune_abandoned()?;
+        Ok(())
+    }
+
+    /// Blocks at or below the committed height that did not commit are abandoned: their
+    /// transactions taken from this node's mempool go back into it.
+    fn prune_abandoned(&mut self) -> Result<(), Error> {
+        let height = self.ch.status.read().height;
+        let gone: Vec<Hash> =
+            self.pending.iter().filter(|(_, p)| p.block.header.height <= height).map(|(h, _)| *h).collect();
+        for h in gone {
+            if let Some(p) = self.pending.remove(&h) {
+                self.ch.store.meta_put(&pending_key(&h), None)?;
+                if p.own_txs {
+                    let mut pool = self.ch.pool.lock();
+                    let mut in_flight = self.ch.in_flight.write();
+                    for tx in p.block.txs {
+                        let th = tx.hash();
+                        in_flight.remove(&th);
+                        if !self.ch.store.contains_tx(&th)? {
+                            let len = tx.encoded_len();
+                            pool.push(th, tx, len);
+                        }
+                    }
+                }
+            }
+        }
+        let committed = self.lft.committed();
+        self.qcs.retain(|h, q| q.round >= committed.round || *h == committed.block_hash);
+        Ok(())
+    }
+}
+
+fn pending_key(hash: &Hash) -> Vec<u8> {
+    let mut k = META_PENDING_PREFIX.to_vec();
+    k.extend_from_slice(&hash.0);
+    k
+}
+
+fn tc_info(tc: &TimeoutCert) -> TcInfo {
+    let q = &tc.high_qc;
+    TcInfo {
+        round: tc.round,
+        max_hqc_round: tc.hqc_rounds.iter().copied().max().unwrap_or(0),
+        high_qc: QcInfo { round: q.round, height: q.height, block_hash: q.block_hash },
+    }
+}

@@ -436,7 +436,7 @@ impl<'a> Driver<'a> {
         let info = self.block_info(&block)?;
         debug!(channel = %ch.name, height = req.height, round = req.round, txs = block.txs.len(), block = %info.hash, "proposing");
         self.store_pending(&block)?;
-        ch.broadcast(ConsensusMsg::Proposal(block.clone()));
+        ch.broadcast(ConsensusMsg::Proposal(Box::new(block.clone())));
         self.pending.insert(info.hash, PendingBlock { block, receipts, writes, own_txs: true });
         self.last_block_at = Instant::now();
         ch.status.write().made_block_count += 1;
@@ -461,7 +461,7 @@ impl<'a> Driver<'a> {
 
     fn on_message(&mut self, msg: ConsensusMsg) -> Result<(), Error> {
         match msg {
-            ConsensusMsg::Proposal(block) => self.on_proposal(block),
+            ConsensusMsg::Proposal(block) => self.on_proposal(*block),
             ConsensusMsg::Vote(v) => self.on_vote(v),
             ConsensusMsg::Tc(tc) => match self.check_tc(&tc) {
                 Ok(()) => {

@@ -19,6 +19,7 @@ mod admit;
 mod channel;
 mod driver;
 mod exec;
+mod hub;
 mod mempool;
 mod score;
 
@@ -26,6 +27,7 @@ pub use admit::AdmitError;
 pub use channel::{Channel, ChannelParams, ChannelStatus, DriverHandle, Error, Transport, TxStatus, INBOX_CAPACITY};
 pub use driver::{CommitEvidence, META_COMMIT_EVIDENCE};
 pub use exec::{BlockContext, BuiltinExecutor, Executor, StateRead, TxOutcome, NO_SCORE_RUNTIME};
+pub use hub::InProcessHub;
 pub use mempool::Mempool;
 pub use score::{
     ActiveScore, QueryError, ScoreExecutor, ScoreRuntime, NOT_ADMIN, NOT_SUPPORTED, SCORE_ERROR, SCORE_UNAVAILABLE,

@@ -101,7 +101,7 @@ pub struct VoteMsg {
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub enum ConsensusMsg {
     /// A proposed block (its header carries the parent's QC and, after a failed round, the TC).
-    Proposal(crate::Block),
+    Proposal(Box<crate::Block>),
     /// A yes or timeout vote.
     Vote(VoteMsg),
     /// A timeout certificate formed by the sender.

@@ -17,10 +17,9 @@
 //!   each validator proposes exactly `weight / gcd` times in every `sum / gcd` consecutive rounds,
 //!   and nobody proposes twice in a row unless one validator holds more than half of the period
 //!   (checked when the period is at most [`WINDOW_CAP`]).
-#![allow(clippy::panic)]
 
-use crate::consensus::{module, member_specs, parse_params, GroupSpec, Scheme, TrustedGroup, VotingMember};
-use crate::consensus::{SchemeHandle, CONSENSUS_API_VERSION};
+use crate::consensus::CONSENSUS_API_VERSION;
+use crate::consensus::{member_specs, module, parse_params, Scheme, TrustedGroup, VotingMember};
 use abi_stable::std_types::RResult;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -108,7 +107,7 @@ pub fn check_instance<S: Scheme>(members: &[VotingMember], params: &Value, schem
     assert_eq!(fresh.max_gap(), scheme.max_gap(), "{name}: max_gap differs between two configurations");
     let gap = scheme.max_gap();
     assert!(gap >= 1, "{name}: max_gap must be at least 1");
-    let rounds = sample_rounds((4 * n as u64).max(64).min(WINDOW_CAP));
+    let rounds = sample_rounds((4 * n as u64).clamp(64, WINDOW_CAP));
     for &r in &rounds {
         let p = scheme.proposer(r);
         assert!((p as usize) < n, "{name}: proposer({r}) = {p} is out of range for {n} validators");
@@ -159,12 +158,18 @@ pub fn check_window(name: &str, n: usize, gap: u64, start: u64, len: u64, propos
     for r in start..start + len {
         let p = proposer(r) as usize;
         assert!(p < n, "{name}: proposer({r}) = {p} out of range");
-        let since = last[p].unwrap_or(start.saturating_sub(1));
-        assert!(
-            r - since <= gap || (last[p].is_none() && r - start < gap),
-            "{name}: validator {p} proposes at {r}, {} rounds after its previous turn (max_gap {gap})",
-            r - since
-        );
+        match last[p] {
+            Some(prev) => assert!(
+                r - prev <= gap,
+                "{name}: validator {p} proposes at {r}, {} rounds after its previous turn (max_gap {gap})",
+                r - prev
+            ),
+            None => assert!(
+                r - start < gap,
+                "{name}: validator {p} first proposes {} rounds after {start} (max_gap {gap})",
+                r - start
+            ),
+        }
         last[p] = Some(r);
     }
     for (i, l) in last.iter().enumerate() {
@@ -250,7 +255,6 @@ fn check_abi<S: Scheme>(
             RResult::RErr(e) => panic!("{name}: ABI proposer({r}) failed: {e}"),
         }
     }
-    let _: fn(&GroupSpec) -> TrustedGroup = TrustedGroup::from_spec;
 }
 
 /// `configure(members, params)` must be an `Err` (not a panic, not `Ok`), directly and through

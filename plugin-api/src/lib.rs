@@ -15,15 +15,27 @@
 //! no `HashMap` iteration, no floats in state. State goes through the context only (use the JSON
 //! or integer helpers of [`Context`]); the chain detects divergence through `state_root`.
 //!
+//! **Consensus schemes** ([`consensus`]): a second root-module kind ([`ConsensusModule`], checked
+//! against [`CONSENSUS_API_VERSION`]) with its own SDK trait ([`consensus::Scheme`]) and export
+//! macro ([`export_consensus!`]). The optional `conformance` feature adds [`conformance`]-style
+//! checks every scheme's tests run.
+//!
 //! A SCORE crate: `crate-type = ["cdylib", "rlib"]`, depends only on this crate (same version as
 //! the node), never sets `#[global_allocator]`, never builds with `panic = "abort"`.
 #![warn(missing_docs)]
 
 mod abi;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod consensus;
 pub mod sdk;
 
 pub use abi::{
     HostContext, HostContextMut, HostContext_TO, ScoreMetadata, ScoreModule, ScoreModuleRef, SCORE_API_VERSION,
+};
+pub use consensus::{
+    ConsensusModule, ConsensusModuleRef, GroupSpec, MemberSpec, SchemeHandle, SchemeHandleBox, SchemeMetadata,
+    CONSENSUS_API_VERSION,
 };
 pub use sdk::{Context, Score};
 

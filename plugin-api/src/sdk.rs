@@ -221,7 +221,7 @@ extern "C" fn on_data<S: Score>(ctx: HostContextMut<'_>, data: RStr<'_>) -> RRes
     })
 }
 
-/// The root module of SCORE `S` (called by [`export_score!`]).
+/// The root module of SCORE `S` (called by [`export_score!`](crate::export_score)).
 pub fn module<S: Score>() -> ScoreModuleRef {
     ScoreModule {
         metadata: metadata::<S>,

@@ -7,3 +7,11 @@ fn export_symbol_matches_abi_stable() {
         loopchain_plugin_api::abi_stable::library::ROOT_MODULE_LOADER_NAME
     );
 }
+
+/// The consensus export macro writes the same symbol.
+#[test]
+fn consensus_export_symbol_matches_abi_stable() {
+    let src = include_str!("../src/consensus/mod.rs");
+    let line = format!("#[export_name = \"{}\"]", loopchain_plugin_api::abi_stable::library::ROOT_MODULE_LOADER_NAME);
+    assert!(src.contains(&line), "export_consensus! must export {line}");
+}

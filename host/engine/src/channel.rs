@@ -182,6 +182,7 @@ pub struct Channel {
     pub(crate) key: Keypair,
     pub(crate) epoch: EpochInfo,
     pub(crate) keys: ValidatorKeys,
+    members: Vec<lc_types::Member>,
     pub(crate) me: Option<usize>,
     bls: Mutex<Option<BlsKeypair>>,
     pub(crate) pool: Mutex<Mempool>,
@@ -239,6 +240,14 @@ impl Channel {
             .iter()
             .map(|m| m.bls_key.ok_or_else(|| bad_keys(format!("validator {} has no BLS key", m.peer_id))))
             .collect::<Result<_, _>>()?;
+        for m in &voting {
+            let pop =
+                m.bls_pop.ok_or_else(|| bad_keys(format!("validator {} has no BLS proof of possession", m.peer_id)))?;
+            if let Some(k) = &m.bls_key {
+                lc_crypto::bls::validate_registration(k, &pop)
+                    .map_err(|e| bad_keys(format!("validator {}: BLS key or proof of possession: {e}", m.peer_id)))?;
+            }
+        }
         let keys = ValidatorKeys::new(&bls_keys).map_err(|e| bad_keys(format!("invalid BLS key: {e}")))?;
         let epoch = EpochInfo::new(0, validators).ok_or_else(|| Error::NoValidators(def.name.clone()))?;
         let me = epoch.index_of(&key.public());
@@ -256,6 +265,7 @@ impl Channel {
             key,
             epoch,
             keys,
+            members: voting.iter().map(|m| (*m).clone()).collect(),
             me,
             bls: Mutex::new(bls),
             wake: Condvar::new(),
@@ -331,6 +341,11 @@ impl Channel {
     /// The epoch's validator set (bitmap order) and this node's index in it.
     pub fn epoch(&self) -> (&EpochInfo, Option<usize>) {
         (&self.epoch, self.me)
+    }
+
+    /// The voting members of the current epoch, in validator (bitmap) order.
+    pub fn voting_members(&self) -> &[lc_types::Member] {
+        &self.members
     }
 
     /// The epoch's BLS keys (bitmap order).

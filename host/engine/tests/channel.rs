@@ -18,6 +18,7 @@ fn definition(key: &Keypair) -> ChannelDefinition {
             peer_id: Address::of(&key.public()),
             identity_key: key.public(),
             bls_key: Some(lc_crypto::bls::BlsKeypair::dev(0).public()),
+            bls_pop: Some(lc_crypto::bls::BlsKeypair::dev(0).proof_of_possession()),
             weight: 1,
             group: None,
             role: Role::Validator,
@@ -26,6 +27,8 @@ fn definition(key: &Keypair) -> ChannelDefinition {
         score: String::new(),
         score_params: "{}".into(),
         consensus: "equal".into(),
+        consensus_params: "{}".into(),
+        consensus_code_hash: None,
         genesis_timestamp_us: 0,
     }
 }

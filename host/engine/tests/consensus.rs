@@ -40,6 +40,7 @@ fn definition(n: u64) -> ChannelDefinition {
                 peer_id: Address::of(&node_key(i).public()),
                 identity_key: node_key(i).public(),
                 bls_key: Some(BlsKeypair::dev(i).public()),
+                bls_pop: Some(BlsKeypair::dev(i).proof_of_possession()),
                 weight: 1,
                 group: None,
                 role: Role::Validator,
@@ -49,6 +50,8 @@ fn definition(n: u64) -> ChannelDefinition {
         score: String::new(),
         score_params: "{}".into(),
         consensus: "equal".into(),
+        consensus_params: "{}".into(),
+        consensus_code_hash: None,
         genesis_timestamp_us: 0,
     }
 }

@@ -67,6 +67,7 @@ fn definition(score: &str) -> ChannelDefinition {
             peer_id: Address::of(&key.public()),
             identity_key: key.public(),
             bls_key: Some(lc_crypto::bls::BlsKeypair::dev(0).public()),
+            bls_pop: Some(lc_crypto::bls::BlsKeypair::dev(0).proof_of_possession()),
             weight: 1,
             group: None,
             role: Role::Validator,
@@ -75,6 +76,8 @@ fn definition(score: &str) -> ChannelDefinition {
         score: score.into(),
         score_params: "{}".into(),
         consensus: "equal".into(),
+        consensus_params: "{}".into(),
+        consensus_code_hash: None,
         genesis_timestamp_us: 0,
     }
 }

@@ -5,12 +5,14 @@
 //!   committed blocks, reporting committed tx/s.
 //! - `loopchain tx call|data|deploy ...` signs and sends one transaction.
 //! - `loopchain score new NAME` scaffolds a SCORE crate.
+//! - `loopchain proof verify --proof FILE --validators FILE` checks a finality proof.
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
 mod keys;
 mod peer;
+mod proof;
 mod score_new;
 mod scores;
 mod tx;
@@ -38,6 +40,16 @@ enum Cmd {
     /// SCORE tools.
     #[command(subcommand)]
     Score(ScoreCmd),
+    /// Finality proofs.
+    #[command(subcommand)]
+    Proof(ProofCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum ProofCmd {
+    /// Check a proof (GET /api/v1/blocks/proof) against a validator set
+    /// (GET /api/v1/channel/validators); exit 0 only if it holds.
+    Verify(proof::VerifyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +65,7 @@ fn main() -> ExitCode {
         Cmd::Bench(args) => bench::run(args),
         Cmd::Tx(args) => tx::run(args),
         Cmd::Score(ScoreCmd::New(args)) => score_new::run(args),
+        Cmd::Proof(ProofCmd::Verify(args)) => proof::verify(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -83,13 +83,19 @@ fn dev_score_params() -> String {
 }
 
 /// The one-validator dev chain: this node is the only validator and the admin.
-fn dev_channel(name: &str, key: &lc_types::PublicKey, bls: lc_types::BlsPublicKey, score: &str) -> ChannelDefinition {
+fn dev_channel(
+    name: &str,
+    key: &lc_types::PublicKey,
+    bls: &lc_crypto::bls::BlsKeypair,
+    score: &str,
+) -> ChannelDefinition {
     ChannelDefinition {
         name: name.to_owned(),
         members: vec![Member {
             peer_id: Address::of(key),
             identity_key: *key,
-            bls_key: Some(bls),
+            bls_key: Some(bls.public()),
+            bls_pop: Some(bls.proof_of_possession()),
             weight: 1,
             group: None,
             role: Role::Validator,
@@ -98,6 +104,8 @@ fn dev_channel(name: &str, key: &lc_types::PublicKey, bls: lc_types::BlsPublicKe
         score: score.to_owned(),
         score_params: dev_score_params(),
         consensus: "equal".into(),
+        consensus_params: "{}".into(),
+        consensus_code_hash: None,
         genesis_timestamp_us: 0,
     }
 }
@@ -139,7 +147,7 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
         .with_context(|| format!("opening the database in {}", data_dir.display()))?,
     );
     let backend: Arc<dyn Backend> = db.clone();
-    let def = dev_channel(&cfg.loopchain_default_channel, &key.public(), bls.public(), &cfg.default_score_package);
+    let def = dev_channel(&cfg.loopchain_default_channel, &key.public(), &bls, &cfg.default_score_package);
     let store = ChannelStore::open(backend, &def.name)?;
 
     let registry = Arc::new(ScoreRegistry::new(&data_dir.join("plugins").join("score"))?);

@@ -1,4 +1,4 @@
-//! Plugin host: loads SCORE libraries and calls them.
+//! Plugin host: loads SCORE and consensus-scheme libraries and calls them.
 //!
 //! - [`ScoreRegistry::stage`] copies a library file to a **content-addressed** name
 //!   (`<dir>/<stem>-<sha3>.so`, written to a temp name then renamed, never over a loaded file),
@@ -11,11 +11,19 @@
 //!   13 MB in debug builds.
 //! - [`CallContext`] is the host side of the SCORE ABI: namespaced state reads over a caller-given
 //!   view, a write buffer kept only when the call succeeds, events. It never panics.
+//! - [`ConsensusRegistry`] does the same for consensus-scheme libraries (copies under
+//!   `<data>/plugins/consensus/`, checked against [`CONSENSUS_API_VERSION`]). A
+//!   [`ConsensusLibrary`] configured for an epoch (voting members, params JSON) is a
+//!   [`ConsensusScheme`]: it validates the scheme's weights and groups, builds the epoch's
+//!   `lc_lft::EpochInfo` ([`ConsensusScheme::epoch_info`]) and is its `ProposerSchedule`.
 #![warn(missing_docs)]
 
+mod consensus;
 mod context;
 mod registry;
 
+pub use consensus::{ConsensusLibrary, ConsensusLoadError, ConsensusRegistry, ConsensusScheme, SchemeError};
 pub use context::{namespaced_key, CallContext, CallEnv};
-pub use loopchain_plugin_api::SCORE_API_VERSION;
+pub use loopchain_plugin_api::consensus::{TrustedGroup, VotingMember};
+pub use loopchain_plugin_api::{CONSENSUS_API_VERSION, SCORE_API_VERSION};
 pub use registry::{valid_score_name, CallResult, LoadError, ScoreLibrary, ScoreRegistry};

@@ -334,3 +334,103 @@ pub(crate) async fn status_score(
     }
     Ok(Json(body).into_response())
 }
+
+/// The validator set of the channel's current epoch, as `lc_proof::ValidatorSet` JSON: what a
+/// light client needs to check finality proofs.
+pub(crate) fn validator_set(ch: &Channel) -> lc_proof::ValidatorSet {
+    let (epoch, _) = ch.epoch();
+    let members = ch.voting_members();
+    let validators = members
+        .iter()
+        .zip(&epoch.validators)
+        .map(|(m, v)| lc_proof::ValidatorEntry {
+            peer_id: m.peer_id,
+            identity_key: m.identity_key,
+            bls_key: m.bls_key.unwrap_or_default(),
+            bls_pop: m.bls_pop.unwrap_or_default(),
+            weight: v.weight,
+            group: m.group.clone(),
+        })
+        .collect();
+    let groups = epoch
+        .groups()
+        .iter()
+        .map(|g| lc_proof::GroupEntry {
+            name: g.members.first().and_then(|i| members.get(*i)).and_then(|m| m.group.clone()).unwrap_or_default(),
+            members: g.members.clone(),
+            votes: g.votes,
+        })
+        .collect();
+    lc_proof::ValidatorSet { channel: ch.name().to_owned(), epoch: epoch.epoch, validators, groups }
+}
+
+pub(crate) async fn get_validators(
+    State(state): State<Arc<ApiState>>,
+    q: Result<Query<Params>, QueryRejection>,
+) -> ApiResult {
+    let p = params(q)?;
+    let ch = channel(&state, p.get("channel").map(String::as_str))?;
+    Ok(Json(validator_set(ch)).into_response())
+}
+
+/// `GET /api/v1/blocks/proof?height=H`: the finality proof of committed block H (headers H..k+1
+/// and QC(k+1), k the first directly committed block at or above H).
+pub(crate) async fn get_proof(
+    State(state): State<Arc<ApiState>>,
+    q: Result<Query<Params>, QueryRejection>,
+) -> ApiResult {
+    let p = params(q)?;
+    let ch = Arc::clone(channel(&state, p.get("channel").map(String::as_str))?);
+    let height: u64 = match p.get("height") {
+        Some(h) => h.parse().map_err(|_| {
+            ApiError::bad_request(INVALID_PARAMS, format!("height must be a decimal number, got {h:?}"))
+        })?,
+        None => return Err(ApiError::bad_request(INVALID_PARAMS, "height is required")),
+    };
+    if height == 0 {
+        return Err(ApiError::bad_request(
+            INVALID_PARAMS,
+            "the genesis block is trusted from the channel definition; it has no finality proof",
+        ));
+    }
+    let proof = tokio::task::spawn_blocking(move || build_proof(&ch, height))
+        .await
+        .map_err(|e| ApiError::internal(format!("proof task failed: {e}")))??;
+    Ok(Json(proof).into_response())
+}
+
+fn build_proof(ch: &Channel, height: u64) -> Result<lc_proof::FinalityProof, ApiError> {
+    let store = ch.store();
+    let storage = |e: lc_storage::Error| ApiError::internal(format!("storage: {e}"));
+    let tip = store.tip().map_err(storage)?.map_or(0, |t| t.height);
+    if height > tip {
+        return Err(ApiError::not_found(3, format!("block {height} is not committed (committed height {tip})")));
+    }
+    let evidence: Option<lc_engine::CommitEvidence> = store
+        .meta_get(lc_engine::META_COMMIT_EVIDENCE)
+        .map_err(storage)?
+        .map(|b| lc_types::decode(&b))
+        .transpose()
+        .map_err(|e| ApiError::internal(format!("stored commit evidence: {e}")))?;
+    let mut failure: Option<lc_storage::Error> = None;
+    let committed = (height..=tip).map_while(|h| {
+        let found = store.block_hash_at(h).and_then(|hash| match hash {
+            Some(hash) => store.header(&hash),
+            None => Ok(None),
+        });
+        match found {
+            Ok(x) => x,
+            Err(e) => {
+                failure = Some(e);
+                None
+            }
+        }
+    });
+    let child = evidence.as_ref().filter(|ev| ev.child.header.height == tip + 1);
+    let chain = committed.chain(child.map(|ev| (ev.child.header.clone(), ev.child.proposer_signature)));
+    let built = lc_proof::build_from_chain(chain, evidence.as_ref().map(|ev| &ev.qc));
+    if let Some(e) = failure {
+        return Err(storage(e));
+    }
+    built.map_err(|e| ApiError::internal(format!("cannot build the proof of block {height}: {e}")))
+}

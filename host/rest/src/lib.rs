@@ -13,6 +13,8 @@
 //! | `GET /api/v1/transactions?hash=` | the transaction (pending or committed) |
 //! | `GET /api/v1/transactions/result?hash=` | pending / success / failure receipt |
 //! | `GET /api/v1/blocks[?height=\|?hash=]` | last committed block, or the one asked for |
+//! | `GET /api/v1/blocks/proof?height=H` | finality proof of committed block H (`lc_proof::FinalityProof`, bytes hex) |
+//! | `GET /api/v1/channel/validators` | the current epoch's validator set (`lc_proof::ValidatorSet`) |
 //! | `POST /api/v1/query` | `{"method": ..., "params": {...}}` (+ `score`, `channel`): a SCORE query over committed state |
 //! | `GET /api/v1/status/score` | the channel SCORE: name, version, code hash, staged versions, last load error |
 //! | `GET /api/v1/status/peer`, `/avail/peer` | channel status |
@@ -56,6 +58,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/transactions/batch", post(handlers::post_batch))
         .route("/api/v1/transactions/result", get(handlers::get_result))
         .route("/api/v1/blocks", get(handlers::get_blocks))
+        .route("/api/v1/blocks/proof", get(handlers::get_proof))
+        .route("/api/v1/channel/validators", get(handlers::get_validators))
         .route("/api/v1/query", post(handlers::post_query))
         .route("/api/v1/status/score", get(handlers::status_score))
         .route("/api/v1/status/peer", get(handlers::status_peer))

@@ -1,6 +1,6 @@
 use crate::{
-    encode, sha3, validate_channel_name, Address, Block, BlockHeader, BlsPublicKey, Error, Hash, PublicKey, Result,
-    Signature, BLOCK_VERSION,
+    encode, sha3, validate_channel_name, Address, Block, BlockHeader, BlsPublicKey, BlsSignature, Error, Hash,
+    PublicKey, Result, Signature, BLOCK_VERSION,
 };
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,9 @@ pub struct Member {
     pub identity_key: PublicKey,
     /// BLS consensus key, when the member votes.
     pub bls_key: Option<BlsPublicKey>,
+    /// Proof of possession of the BLS key (checked when the channel is opened).
+    #[serde(default)]
+    pub bls_pop: Option<BlsSignature>,
     /// Voting weight.
     pub weight: u64,
     /// Trusted group, for grouped consensus schemes.
@@ -46,10 +49,20 @@ pub struct ChannelDefinition {
     pub score: String,
     /// JSON parameters given to the SCORE's `on_install`.
     pub score_params: String,
-    /// Consensus plugin name.
+    /// Consensus plugin name (e.g. `equal`, `weighted`, `groups`).
     pub consensus: String,
+    /// JSON parameters of the consensus plugin.
+    #[serde(default = "empty_object")]
+    pub consensus_params: String,
+    /// Code hash of the consensus plugin library; `None` accepts any build of the named plugin.
+    #[serde(default)]
+    pub consensus_code_hash: Option<Hash>,
     /// Fixed genesis timestamp (µs), identical on every node.
     pub genesis_timestamp_us: u64,
+}
+
+fn empty_object() -> String {
+    "{}".to_owned()
 }
 
 impl ChannelDefinition {

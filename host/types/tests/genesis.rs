@@ -11,6 +11,7 @@ fn member(n: u8, weight: u64, role: Role) -> Member {
         peer_id: Address::of(&key(n)),
         identity_key: key(n),
         bls_key: if role == Role::Validator { Some(BlsPublicKey([n; 48])) } else { None },
+        bls_pop: if role == Role::Validator { Some(lc_types::BlsSignature([n; 96])) } else { None },
         weight,
         group: Some(format!("group{}", n % 2)),
         role,
@@ -27,6 +28,8 @@ fn definition() -> ChannelDefinition {
         score: "token".to_owned(),
         score_params: "{\"supply\":\"0x64\"}".to_owned(),
         consensus: "lft".to_owned(),
+        consensus_params: "{}".into(),
+        consensus_code_hash: None,
         genesis_timestamp_us: 1_600_000_000_000_000,
     }
 }
@@ -103,6 +106,9 @@ fn every_field_change_changes_the_genesis_hash() {
         ("score_params", |d| d.score_params = "{\"supply\":\"0x65\"}".into()),
         ("score_params whitespace", |d| d.score_params = "{\"supply\": \"0x64\"}".into()),
         ("consensus", |d| d.consensus = "lft2".into()),
+        ("consensus params", |d| d.consensus_params = "{\"weights\":[2]}".into()),
+        ("consensus code hash", |d| d.consensus_code_hash = Some(lc_types::Hash([7; 32]))),
+        ("member bls pop", |d| d.members[0].bls_pop = Some(lc_types::BlsSignature([0xee; 96]))),
         ("timestamp", |d| d.genesis_timestamp_us += 1),
     ];
 

@@ -204,6 +204,7 @@ fn channel_definition() -> ChannelDefinition {
             peer_id: Address::of(&validator_key()),
             identity_key: validator_key(),
             bls_key: Some(BlsPublicKey([0xbb; 48])),
+            bls_pop: Some(lc_types::BlsSignature([0xcc; 96])),
             weight: 1,
             group: Some("g1".to_owned()),
             role: Role::Validator,
@@ -212,6 +213,8 @@ fn channel_definition() -> ChannelDefinition {
         score: "token".to_owned(),
         score_params: "{\"supply\":\"0x64\"}".to_owned(),
         consensus: "lft".to_owned(),
+        consensus_params: "{}".into(),
+        consensus_code_hash: None,
         genesis_timestamp_us: 1_600_000_000_000_000,
     }
 }
@@ -411,18 +414,18 @@ fn genesis_vectors_are_pinned() {
     );
     assert_hex(
         def.hash(),
-        "9b409fb7840a051edbe8c1705430fe4a41c6d3a4d7631a899b09fc2a2518ac21",
+        "ef54bcfd1edce40ed7e2563c0c4be65e8aa9ec4de0c3a18012c43ddbb6e24b06",
         "channel definition hash",
     );
     let genesis = genesis_block(&def).expect("genesis of a valid definition");
     assert_hex(
         genesis.hash(),
-        "102a58d17d710e2e738426bf1e414cef98c7fca6206c7966b254ec3ab2902aee",
+        "18590f510a9e06273f5aa05953a09ca13a76d32e6b6b4bace8cedef735c0e1a9",
         "genesis block hash",
     );
     assert_hex(
         sha3(&encode(&genesis)),
-        "29d43b20a22a0e449daf185893ed68abdbb2b23d0bf341a0089d7c386bbc3de0",
+        "cc139978bd5029a6a28c611a822185977064761b985ac141ffeee9410de331ec",
         "sha3(encode(genesis block))",
     );
 }

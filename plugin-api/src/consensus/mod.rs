@@ -209,7 +209,9 @@ pub fn member_specs(members: &[VotingMember]) -> Vec<MemberSpec> {
 /// Exports a [`Scheme`] type as the library's root module (what abi_stable's
 /// `#[export_root_module]` generates, with paths through this crate so a scheme needs no direct
 /// `abi_stable` dependency). A library exports one root module: never use this together with
-/// [`export_score!`](crate::export_score) in one crate.
+/// [`export_score!`](crate::export_score) in one crate. The exported symbol has a fixed name, so
+/// one binary cannot link two exporting crates as `rlib`s either (a test binary may link one
+/// scheme; load the others as libraries).
 #[macro_export]
 macro_rules! export_consensus {
     ($scheme:ty) => {

@@ -1,0 +1,402 @@
+//! Consensus-scheme libraries: loading ([`ConsensusRegistry`]) and the host side of a configured
+//! scheme ([`ConsensusScheme`]), which builds an `lc_lft::EpochInfo` and serves as its proposer
+//! schedule.
+use lc_lft::{EpochInfo, Group, ProposerSchedule, Validator};
+use lc_types::{sha3, Epoch, Hash, PublicKey, Round};
+use loopchain_plugin_api::abi_stable::library::lib_header_from_path;
+use loopchain_plugin_api::abi_stable::std_types::RResult;
+use loopchain_plugin_api::consensus::{member_specs, VotingMember};
+use loopchain_plugin_api::{ConsensusModuleRef, SchemeHandleBox, SchemeMetadata, CONSENSUS_API_VERSION};
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use thiserror::Error;
+use tracing::{error, info};
+
+/// Why a consensus library was refused. The previously loaded versions stay active.
+#[derive(Debug, Error)]
+pub enum ConsensusLoadError {
+    /// The file could not be read or copied.
+    #[error("{path}: {source}")]
+    Io {
+        /// File.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// abi_stable refused it (not a library, missing root module symbol, a root module of another
+    /// kind or layout, an incompatible plugin-api version), or its metadata is unusable.
+    #[error("{path} is not a loadable consensus-scheme library: {reason}")]
+    Library {
+        /// File.
+        path: PathBuf,
+        /// abi_stable's (or our) explanation.
+        reason: String,
+    },
+    /// Built against another consensus call contract.
+    #[error("{path} speaks consensus API version {got}, this node speaks {expected}")]
+    ApiVersion {
+        /// File.
+        path: PathBuf,
+        /// Its version.
+        got: u32,
+        /// Ours.
+        expected: u32,
+    },
+}
+
+/// Why a scheme could not be configured or answered.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SchemeError {
+    /// The scheme refused the members or params (or panicked while configuring).
+    #[error("consensus scheme {scheme} refused its configuration: {reason}")]
+    Refused {
+        /// Scheme name.
+        scheme: String,
+        /// The scheme's message.
+        reason: String,
+    },
+    /// The scheme's answer breaks the contract (weight count, zero weight, bad groups, overflow).
+    #[error("consensus scheme {scheme} gave an invalid answer: {reason}")]
+    Invalid {
+        /// Scheme name.
+        scheme: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `proposer(round)` failed (a panic in the scheme) or answered out of range.
+    #[error("consensus scheme {scheme} failed to name the proposer of round {round}: {reason}")]
+    Proposer {
+        /// Scheme name.
+        scheme: String,
+        /// Round asked.
+        round: Round,
+        /// What went wrong.
+        reason: String,
+    },
+    /// [`ConsensusScheme::epoch_info`] got a different number of identities than members.
+    #[error("consensus scheme {scheme} was configured for {expected} validators, got {got} identities")]
+    Identities {
+        /// Scheme name.
+        scheme: String,
+        /// Members it was configured with.
+        expected: usize,
+        /// Identities given.
+        got: usize,
+    },
+}
+
+/// A loaded consensus-scheme library (never unloaded).
+pub struct ConsensusLibrary {
+    /// SHA3-256 of the library file.
+    pub code_hash: Hash,
+    /// The content-addressed copy it was loaded from.
+    pub path: PathBuf,
+    /// Scheme name from its metadata.
+    pub name: String,
+    /// Author's version string from its metadata.
+    pub version: String,
+    /// Whether the scheme claims a weight-proportional rotation.
+    pub weight_proportional: bool,
+    module: ConsensusModuleRef,
+}
+
+impl std::fmt::Debug for ConsensusLibrary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsensusLibrary")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("code_hash", &self.code_hash)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConsensusLibrary {
+    /// Configures the scheme for an epoch: voting members in validator order, params JSON (empty
+    /// for none).
+    pub fn configure(&self, members: &[VotingMember], params_json: &str) -> Result<ConsensusScheme, SchemeError> {
+        ConsensusScheme::configure(self.module, members, params_json)
+    }
+
+    /// The root module (e.g. to configure through [`ConsensusScheme::configure`]).
+    pub fn module(&self) -> ConsensusModuleRef {
+        self.module
+    }
+}
+
+/// Scheme names are 1-64 characters of `[a-z0-9_-]`.
+fn valid_scheme_name(name: &str) -> bool {
+    crate::registry::valid_score_name(name)
+}
+
+/// All consensus libraries a node has staged, by code hash. Copies live in the directory given to
+/// [`ConsensusRegistry::new`], by convention `<data>/plugins/consensus/`, as `<stem>-<sha3>.so`.
+/// Libraries are never unloaded: memory grows by one image per staged version.
+#[derive(Debug)]
+pub struct ConsensusRegistry {
+    dir: PathBuf,
+    loaded: Mutex<BTreeMap<Hash, Arc<ConsensusLibrary>>>,
+    staging: Mutex<()>,
+}
+
+impl ConsensusRegistry {
+    /// A registry keeping its content-addressed copies in `dir` (created when missing).
+    pub fn new(dir: &Path) -> Result<Self, ConsensusLoadError> {
+        std::fs::create_dir_all(dir).map_err(|source| ConsensusLoadError::Io { path: dir.to_path_buf(), source })?;
+        Ok(Self { dir: dir.to_path_buf(), loaded: Mutex::new(BTreeMap::new()), staging: Mutex::new(()) })
+    }
+
+    /// The directory of the content-addressed copies.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Loads every content-addressed copy already in the directory (after a restart). Files whose
+    /// content no longer matches their name, or that fail to load, are reported and skipped.
+    pub fn load_existing(&self) -> Vec<ConsensusLoadError> {
+        let mut errors = Vec::new();
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return errors };
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for p in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "so")) {
+            let bytes = match std::fs::read(&p) {
+                Ok(b) => b,
+                Err(source) => {
+                    errors.push(ConsensusLoadError::Io { path: p, source });
+                    continue;
+                }
+            };
+            let named = p.file_stem().and_then(|s| s.to_str()).and_then(|s| s.rsplit('-').next()).map(str::to_owned);
+            let actual = sha3(&bytes);
+            if named.as_deref() != Some(actual.to_hex().as_str()) {
+                errors.push(ConsensusLoadError::Library {
+                    path: p,
+                    reason: format!("content hash {actual} does not match the file name; skipped"),
+                });
+                continue;
+            }
+            if let Err(e) = self.stage_bytes(&p, &bytes) {
+                errors.push(e);
+            }
+        }
+        errors
+    }
+
+    /// Stages a library file: hash, content-addressed copy, load, check. Idempotent by hash.
+    pub fn stage(&self, src: &Path) -> Result<Arc<ConsensusLibrary>, ConsensusLoadError> {
+        let bytes = std::fs::read(src).map_err(|source| ConsensusLoadError::Io { path: src.to_path_buf(), source })?;
+        self.stage_bytes(src, &bytes)
+    }
+
+    /// Stages library bytes (from a file or from a peer); `origin` names them in errors.
+    pub fn stage_bytes(&self, origin: &Path, bytes: &[u8]) -> Result<Arc<ConsensusLibrary>, ConsensusLoadError> {
+        let _staging = self.staging.lock();
+        let code_hash = sha3(bytes);
+        if let Some(lib) = self.loaded.lock().get(&code_hash) {
+            return Ok(Arc::clone(lib));
+        }
+        let stem = origin
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(|s| s.split('-').next().unwrap_or(s).to_owned())
+            .unwrap_or_else(|| "consensus".into());
+        let path = self.dir.join(format!("{stem}-{code_hash}.so"));
+        if !path.exists() {
+            let tmp = self.dir.join(format!(".{stem}-{code_hash}.tmp"));
+            let write = || -> std::io::Result<()> {
+                let mut f = std::fs::File::create(&tmp)?;
+                f.write_all(bytes)?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, &path)
+            };
+            write().map_err(|source| ConsensusLoadError::Io { path: path.clone(), source })?;
+        }
+        let checked = Self::open(origin, &path);
+        if checked.is_err() {
+            // Keep only copies that load: a refused build leaves nothing behind.
+            let _ = std::fs::remove_file(&path);
+        }
+        let (module, meta) = checked?;
+        let lib = Arc::new(ConsensusLibrary {
+            code_hash,
+            path,
+            name: meta.name.into_string(),
+            version: meta.version.into_string(),
+            weight_proportional: meta.weight_proportional,
+            module,
+        });
+        info!(scheme = %lib.name, version = %lib.version, code_hash = %code_hash, "staged consensus library");
+        self.loaded.lock().insert(code_hash, Arc::clone(&lib));
+        Ok(lib)
+    }
+
+    fn open(origin: &Path, path: &Path) -> Result<(ConsensusModuleRef, SchemeMetadata), ConsensusLoadError> {
+        let refused = |reason: String| ConsensusLoadError::Library { path: origin.to_path_buf(), reason };
+        let header = lib_header_from_path(path).map_err(|e| refused(e.to_string()))?;
+        let module = header.init_root_module::<ConsensusModuleRef>().map_err(|e| refused(e.to_string()))?;
+        let meta = (module.metadata())();
+        if meta.api_version != CONSENSUS_API_VERSION {
+            return Err(ConsensusLoadError::ApiVersion {
+                path: origin.to_path_buf(),
+                got: meta.api_version,
+                expected: CONSENSUS_API_VERSION,
+            });
+        }
+        if !valid_scheme_name(meta.name.as_str()) {
+            return Err(refused(format!("scheme name {:?} is invalid: use 1-64 of [a-z0-9_-]", meta.name.as_str())));
+        }
+        Ok((module, meta))
+    }
+
+    /// A staged library by code hash.
+    pub fn get(&self, code_hash: &Hash) -> Option<Arc<ConsensusLibrary>> {
+        self.loaded.lock().get(code_hash).cloned()
+    }
+
+    /// Every staged library, by code hash.
+    pub fn all(&self) -> Vec<Arc<ConsensusLibrary>> {
+        self.loaded.lock().values().cloned().collect()
+    }
+}
+
+struct Inner {
+    name: String,
+    weights: Vec<u64>,
+    groups: Vec<Group>,
+    handle: SchemeHandleBox,
+    /// The first proposer failure seen through [`ProposerSchedule`], kept for the node to surface.
+    fault: Mutex<Option<SchemeError>>,
+}
+
+/// A scheme configured for one epoch (cheap to clone: shared). It validates the scheme's answers
+/// once, builds the epoch's [`EpochInfo`] and is its [`ProposerSchedule`].
+///
+/// `ProposerSchedule::proposer` cannot fail; when the plugin's `proposer` fails (a caught panic)
+/// or answers out of range, this falls back to round-robin (`round mod n`, the same on every node
+/// for a deterministic failure), logs the error, and records the first failure in
+/// [`ConsensusScheme::fault`] so the node can stop the channel. Use
+/// [`ConsensusScheme::try_proposer`] to get the error directly.
+#[derive(Clone)]
+pub struct ConsensusScheme {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ConsensusScheme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsensusScheme")
+            .field("name", &self.inner.name)
+            .field("weights", &self.inner.weights)
+            .field("groups", &self.inner.groups)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConsensusScheme {
+    /// Configures a scheme from its root module (loaded from a library, or linked in-process via
+    /// `loopchain_plugin_api::consensus::module::<S>()`) and validates its answer: one weight per
+    /// member, all > 0, groups disjoint and in range, and totals whose triple fits in `u64`.
+    pub fn configure(
+        module: ConsensusModuleRef,
+        members: &[VotingMember],
+        params_json: &str,
+    ) -> Result<Self, SchemeError> {
+        let name = (module.metadata())().name.into_string();
+        let specs = member_specs(members);
+        let handle = match (module.configure())(specs.as_slice().into(), params_json.into()) {
+            RResult::ROk(h) => h,
+            RResult::RErr(reason) => return Err(SchemeError::Refused { scheme: name, reason: reason.into_string() }),
+        };
+        let invalid = |reason: String| SchemeError::Invalid { scheme: name.clone(), reason };
+        let weights = handle.weights().to_vec();
+        if weights.len() != members.len() {
+            return Err(invalid(format!("{} weights for {} members", weights.len(), members.len())));
+        }
+        let mut groups = Vec::new();
+        for g in handle.groups().iter() {
+            let members: Vec<usize> = g.members.iter().map(|m| *m as usize).collect();
+            if let Some(m) = members.iter().find(|m| **m >= weights.len()) {
+                return Err(invalid(format!("group member {m} is out of range")));
+            }
+            groups.push(Group { members, votes: g.votes });
+        }
+        // EpochInfo's own checks (zero weights, overlaps, empty groups, overflow) on placeholder ids.
+        let placeholder = weights.iter().map(|w| Validator { id: PublicKey::ZERO, weight: *w }).collect();
+        if EpochInfo::with_groups(0, placeholder, groups.clone()).is_none() {
+            return Err(invalid(format!(
+                "weights {weights:?} / groups {groups:?} are not a valid epoch (zero weight, overlapping or empty \
+                 group, zero votes, or 3 × total overflows u64)"
+            )));
+        }
+        Ok(Self { inner: Arc::new(Inner { name, weights, groups, handle, fault: Mutex::new(None) }) })
+    }
+
+    /// Scheme name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Effective weight of each validator.
+    pub fn weights(&self) -> &[u64] {
+        &self.inner.weights
+    }
+
+    /// Trusted groups.
+    pub fn groups(&self) -> &[Group] {
+        &self.inner.groups
+    }
+
+    /// Number of validators.
+    pub fn validator_count(&self) -> usize {
+        self.inner.weights.len()
+    }
+
+    /// The proposer of `round` as the plugin answers it, or why it could not.
+    pub fn try_proposer(&self, round: Round) -> Result<usize, SchemeError> {
+        let n = self.validator_count();
+        let failed = |reason: String| SchemeError::Proposer { scheme: self.inner.name.clone(), round, reason };
+        match self.inner.handle.proposer(round) {
+            RResult::ROk(i) if (i as usize) < n => Ok(i as usize),
+            RResult::ROk(i) => Err(failed(format!("index {i} is out of range for {n} validators"))),
+            RResult::RErr(e) => Err(failed(e.into_string())),
+        }
+    }
+
+    /// The first proposer failure met through [`ProposerSchedule::proposer`], if any.
+    pub fn fault(&self) -> Option<SchemeError> {
+        self.inner.fault.lock().clone()
+    }
+
+    /// The epoch's validator set: `ids` are the members' identity keys in the order the scheme
+    /// was configured with; weights and groups come from the scheme, and so does the proposer
+    /// order (this scheme becomes the epoch's [`ProposerSchedule`]).
+    pub fn epoch_info(&self, epoch: Epoch, ids: Vec<PublicKey>) -> Result<EpochInfo, SchemeError> {
+        if ids.len() != self.validator_count() {
+            return Err(SchemeError::Identities {
+                scheme: self.inner.name.clone(),
+                expected: self.validator_count(),
+                got: ids.len(),
+            });
+        }
+        let validators = ids.into_iter().zip(&self.inner.weights).map(|(id, w)| Validator { id, weight: *w }).collect();
+        let info = EpochInfo::with_groups(epoch, validators, self.inner.groups.clone()).ok_or_else(|| {
+            SchemeError::Invalid { scheme: self.inner.name.clone(), reason: "not a valid epoch".into() }
+        })?;
+        Ok(info.with_schedule(Arc::new(self.clone())))
+    }
+}
+
+impl ProposerSchedule for ConsensusScheme {
+    fn proposer(&self, round: Round) -> usize {
+        match self.try_proposer(round) {
+            Ok(i) => i,
+            Err(e) => {
+                error!(error = %e, "consensus scheme failed; falling back to round-robin for this round");
+                self.inner.fault.lock().get_or_insert(e);
+                (round % self.validator_count().max(1) as u64) as usize
+            }
+        }
+    }
+}

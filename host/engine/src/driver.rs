@@ -218,6 +218,7 @@ impl<'a> Driver<'a> {
             tc: h.tc.as_ref().map(tc_info),
             proposer,
             empty: block.txs.is_empty(),
+            epoch_end: None,
         })
     }
 

@@ -55,6 +55,11 @@ pub struct BlockInfo {
     pub proposer: usize,
     /// Whether the block has no transactions (required above the epoch's last height).
     pub empty: bool,
+    /// The block's execution scheduled the end of this epoch at this height (a committed
+    /// `ChannelConfig`): on the branches through this block, blocks above it must be empty and
+    /// never commit in this epoch.
+    #[serde(default)]
+    pub epoch_end: Option<Height>,
 }
 
 /// Which timer fired.
@@ -539,7 +544,7 @@ impl Lft {
         if !parent_known {
             return Err(Error::UnknownParent(b.parent));
         }
-        if let Some(last) = self.last_height {
+        if let Some(last) = self.scheduled_end(&b.parent) {
             if b.height > last && !b.empty {
                 return Err(Error::NotEmpty(b.height));
             }
@@ -586,6 +591,20 @@ impl Lft {
             out.push(Output::CastVote { round: b.round, height: b.height, block_hash: b.hash, qc: b.qc });
         }
         Ok(())
+    }
+
+    /// The epoch's last height on the branch ending at `tip`: set on the committed chain, or
+    /// scheduled by an uncommitted ancestor (inclusive).
+    fn scheduled_end(&self, tip: &Hash) -> Option<Height> {
+        let mut end = self.last_height;
+        let mut cursor = *tip;
+        while let Some(b) = self.blocks.get(&cursor) {
+            if let Some(e) = b.epoch_end {
+                end = Some(end.map_or(e, |x| x.min(e)));
+            }
+            cursor = b.parent;
+        }
+        end
     }
 
     fn window(&self, voter: usize, round: Round) -> Result<bool, Error> {
@@ -803,9 +822,21 @@ impl Lft {
         }
         self.commit_target = None;
         chain.reverse();
-        if let Some(last) = self.last_height {
-            chain.retain(|b| b.height <= last);
+        // An epoch end scheduled by a committed block caps this commit (deterministically: it
+        // depends only on the chain's content, not on how commits are batched).
+        let mut cap = self.last_height;
+        let mut keep = 0;
+        for b in &chain {
+            if cap.is_some_and(|c| b.height > c) {
+                break;
+            }
+            if let Some(e) = b.epoch_end {
+                cap = Some(cap.map_or(e, |c| c.min(e)));
+            }
+            keep += 1;
         }
+        chain.truncate(keep);
+        self.last_height = cap;
         let Some(top) = chain.last().copied() else { return };
         self.committed = QcInfo { round: top.round, height: top.height, block_hash: top.hash };
         let committed = self.committed;
@@ -839,7 +870,7 @@ impl Lft {
             let tc =
                 if self.high_qc.round + 1 == round { None } else { self.entry_tc.filter(|t| t.round + 1 == round) };
             let height = self.high_qc.height + 1;
-            let empty = self.last_height.is_some_and(|l| height > l);
+            let empty = self.scheduled_end(&self.high_qc.block_hash).is_some_and(|l| height > l);
             // Without a QC of round − 1 or a TC of round − 1 the proposal would be refused.
             if self.high_qc.round + 1 == round || tc.is_some() {
                 out.push(Output::Propose { round, height, parent: self.high_qc, tc, empty });

@@ -28,6 +28,7 @@ fn block(x: u8, round: Round, parent: QcInfo, tc: Option<TcInfo>) -> BlockInfo {
         tc,
         proposer: (round % 4) as usize,
         empty: false,
+        epoch_end: None,
     }
 }
 
@@ -323,4 +324,32 @@ fn epoch_end_caps_commits() {
     let _ = lft.handle(Input::Proposal(b3));
     let out = ok(&mut lft, Input::Qc(qc(3, 3, 3)));
     assert!(!out.iter().any(|o| matches!(o, Output::Commit { .. } | Output::EnterRound { .. })), "{out:?}");
+}
+
+/// An epoch end scheduled by an uncommitted block: its descendants above the end height must be
+/// empty, and a commit batch that reaches past it stops at it, however commits are batched.
+#[test]
+fn epoch_end_scheduled_in_the_chain_caps_a_batched_commit() {
+    let mut lft = Lft::from_root(epoch(4), None, GENESIS);
+    let _ = lft.start();
+    let b1 = BlockInfo { epoch_end: Some(2), ..block(1, 1, GENESIS, None) };
+    let _ = ok(&mut lft, Input::Proposal(b1));
+    let q1 = qc(1, 1, 1);
+    let _ = ok(&mut lft, Input::Proposal(block(2, 2, q1, None)));
+    let q2 = qc(2, 2, 2);
+    // Round 3 fails; round 4 extends b2 through TC(3).
+    let tc3 = TcInfo { round: 3, max_hqc_round: 2, high_qc: q2 };
+    let step = lft.handle(Input::Proposal(block(3, 4, q2, Some(tc3))));
+    assert_eq!(step.rejected, Some(Error::NotEmpty(3)));
+    // Its (verified) certificates still count: QC(b2) commits b1.
+    assert!(step.outputs.contains(&Output::Commit { blocks: vec![h(1)], evidence: q2 }), "{:?}", step.outputs);
+    let b3 = BlockInfo { empty: true, ..block(3, 4, q2, Some(tc3)) };
+    let _ = ok(&mut lft, Input::Proposal(b3));
+    let b4 = BlockInfo { empty: true, ..block(4, 5, qc(3, 3, 4), None) };
+    let _ = ok(&mut lft, Input::Proposal(b4));
+    // QC(b4) commits b3 and its ancestors in one batch: it stops at height 2.
+    let out = ok(&mut lft, Input::Qc(qc(4, 4, 5)));
+    assert!(out.contains(&Output::Commit { blocks: vec![h(2)], evidence: qc(4, 4, 5) }), "{out:?}");
+    assert!(out.contains(&Output::EpochEnded { last: h(2) }), "{out:?}");
+    assert_eq!(lft.committed(), q2);
 }

@@ -6,5 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/prereqs.sh
-cargo build --locked -p lc-node -p hello -p token -p ledger -p ledger-v2
+cargo build --locked -p lc-node -p hello -p token -p ledger -p ledger-v2 \
+    -p consensus-equal -p consensus-weighted -p consensus-groups
 exec "${CARGO_TARGET_DIR:-target}/debug/loopchain" peer "$@"

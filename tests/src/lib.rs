@@ -31,6 +31,12 @@ pub fn binary() -> &'static Path {
                 "ledger",
                 "-p",
                 "ledger-v2",
+                "-p",
+                "consensus-equal",
+                "-p",
+                "consensus-weighted",
+                "-p",
+                "consensus-groups",
             ])
             .current_dir(root)
             .status()

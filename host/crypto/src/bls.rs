@@ -289,20 +289,30 @@ pub fn verify_qc(qc: &QuorumCert, channel: &str, keys: &ValidatorKeys) -> Result
 /// Verifies a TC: its carried high QC, that the QC's round equals the highest signed `hqc_round`,
 /// and the aggregate over the distinct timeout messages (`aggregate_verify`). Returns the signers.
 pub fn verify_tc(tc: &TimeoutCert, channel: &str, keys: &ValidatorKeys) -> Result<Vec<usize>, BlsError> {
+    if tc.high_qc.epoch != tc.epoch {
+        return Err(BlsError::BadTimeoutCert("high_qc must be of the TC's epoch"));
+    }
+    // Round 0 is the genesis root, which has no QC (the caller checks the block is the genesis).
+    if tc.high_qc.round > 0 {
+        verify_qc(&tc.high_qc, channel, keys)?;
+    }
+    verify_tc_votes(tc, channel, keys)
+}
+
+/// [`verify_tc`] without checking the carried high QC's signature (the caller verifies it, e.g.
+/// against the previous epoch's keys): signers, one `hqc_round` each, the carried QC's round equal
+/// to the highest of them, and the aggregate signature.
+pub fn verify_tc_votes(tc: &TimeoutCert, channel: &str, keys: &ValidatorKeys) -> Result<Vec<usize>, BlsError> {
     let who = signers(&tc.signer_bitmap, keys.len())?;
     if tc.hqc_rounds.len() != who.len() {
         return Err(BlsError::BadTimeoutCert("one hqc_round per signer"));
     }
     let max = tc.hqc_rounds.iter().copied().max().unwrap_or(0);
-    if tc.high_qc.round != max || tc.high_qc.epoch != tc.epoch {
+    if tc.high_qc.round != max {
         return Err(BlsError::BadTimeoutCert("high_qc round must equal the highest signed hqc_round"));
     }
     if tc.hqc_rounds.iter().any(|r| *r >= tc.round) {
         return Err(BlsError::BadTimeoutCert("hqc_round must be below the timed-out round"));
-    }
-    // Round 0 is the genesis root, which has no QC (the caller checks the block is the genesis).
-    if tc.high_qc.round > 0 {
-        verify_qc(&tc.high_qc, channel, keys)?;
     }
     let msgs: Vec<Vec<u8>> = tc.hqc_rounds.iter().map(|r| timeout_message(channel, tc.epoch, tc.round, *r)).collect();
     let msg_refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();

@@ -1,13 +1,13 @@
 use crate::driver::Driver;
+use crate::epoch::{EpochConfig, EpochRecord, EpochState, SchemeSource, META_EPOCH_CURRENT};
 use crate::exec::Executor;
 use crate::{now_us, AdmitError, Mempool};
-use lc_crypto::bls::{BlsKeypair, ValidatorKeys};
+use lc_crypto::bls::BlsKeypair;
 use lc_crypto::Keypair;
-use lc_lft::{EpochInfo, Validator};
 use lc_storage::{BlockCommit, ChannelStore, StoredTx};
 use lc_types::{
-    genesis_block, BlsPublicKey, ChannelDefinition, ConsensusMsg, Hash, Height, Payload, Receipt, Role, Round,
-    Transaction, TxBody, WriteSet,
+    decode, genesis_block, ChannelDefinition, ConsensusMsg, Hash, Height, Payload, Receipt, Round, Transaction, TxBody,
+    WriteSet,
 };
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::{HashMap, VecDeque};
@@ -61,6 +61,16 @@ pub enum Error {
     /// The safety guard could not load or persist its state.
     #[error("safety guard: {0}")]
     Safety(#[from] lc_safety::SafetyError),
+    /// The consensus plugin could not build an epoch.
+    #[error("channel {channel}, epoch {epoch}: consensus scheme: {reason}")]
+    Scheme {
+        /// Channel.
+        channel: String,
+        /// Epoch.
+        epoch: u64,
+        /// What went wrong.
+        reason: String,
+    },
     /// A validator's BLS key is missing or invalid, or this node's key does not match its entry.
     #[error("channel {channel}: {reason}")]
     BadKeys {
@@ -180,10 +190,8 @@ pub struct Channel {
     pub(crate) params: ChannelParams,
     pub(crate) store: ChannelStore,
     pub(crate) key: Keypair,
-    pub(crate) epoch: EpochInfo,
-    pub(crate) keys: ValidatorKeys,
-    members: Vec<lc_types::Member>,
-    pub(crate) me: Option<usize>,
+    state: RwLock<Arc<EpochState>>,
+    pub(crate) source: Arc<dyn SchemeSource>,
     bls: Mutex<Option<BlsKeypair>>,
     pub(crate) pool: Mutex<Mempool>,
     wake: Condvar,
@@ -210,14 +218,16 @@ impl std::fmt::Debug for Channel {
 
 impl Channel {
     /// Opens a channel: writes its genesis block on first start, checks it on every later start.
-    /// `bls` is this node's consensus key when it is a validator of the channel (it must match its
-    /// member entry); the driver's safety guard becomes its only holder.
+    /// `bls` is this node's consensus key (it must match its member entry when it is a validator);
+    /// the driver's safety guard becomes its only holder. `source` builds each epoch's validator
+    /// set and proposer order (the channel's consensus plugin).
     pub fn open(
         params: ChannelParams,
         store: ChannelStore,
         def: &ChannelDefinition,
         key: Keypair,
         bls: Option<BlsKeypair>,
+        source: Arc<dyn SchemeSource>,
     ) -> Result<Arc<Self>, Error> {
         let genesis = genesis_block(def)?;
         let genesis_hash = genesis.hash();
@@ -231,42 +241,36 @@ impl Channel {
                 info!(channel = %def.name, genesis = %genesis_hash, "wrote genesis block");
             }
         }
-        let voting: Vec<&lc_types::Member> =
-            def.members.iter().filter(|m| m.role == Role::Validator && m.weight > 0).collect();
-        let validators: Vec<Validator> =
-            voting.iter().map(|m| Validator { id: m.identity_key, weight: m.weight }).collect();
-        let bad_keys = |reason: String| Error::BadKeys { channel: def.name.clone(), reason };
-        let bls_keys: Vec<BlsPublicKey> = voting
-            .iter()
-            .map(|m| m.bls_key.ok_or_else(|| bad_keys(format!("validator {} has no BLS key", m.peer_id))))
-            .collect::<Result<_, _>>()?;
-        for m in &voting {
-            let pop =
-                m.bls_pop.ok_or_else(|| bad_keys(format!("validator {} has no BLS proof of possession", m.peer_id)))?;
-            if let Some(k) = &m.bls_key {
-                lc_crypto::bls::validate_registration(k, &pop)
-                    .map_err(|e| bad_keys(format!("validator {}: BLS key or proof of possession: {e}", m.peer_id)))?;
+        let record = match store.meta_get(META_EPOCH_CURRENT)? {
+            Some(b) => decode::<EpochRecord>(&b)?,
+            None => {
+                EpochRecord { config: EpochConfig::genesis(def), root_qc: None, last_height: None, end_evidence: None }
+            }
+        };
+        let state = EpochState::build(&def.name, record.config, record.root_qc, source.as_ref(), &key.public())?;
+        if let (Some(i), Some(k)) = (state.me, &bls) {
+            if state.voting[i].bls_key != Some(k.public()) {
+                return Err(Error::BadKeys {
+                    channel: def.name.clone(),
+                    reason: "this node's BLS key differs from its member entry".into(),
+                });
             }
         }
-        let keys = ValidatorKeys::new(&bls_keys).map_err(|e| bad_keys(format!("invalid BLS key: {e}")))?;
-        let epoch = EpochInfo::new(0, validators).ok_or_else(|| Error::NoValidators(def.name.clone()))?;
-        let me = epoch.index_of(&key.public());
-        let bls = match (me, bls) {
-            (Some(i), Some(k)) if bls_keys[i] == k.public() => Some(k),
-            (Some(_), Some(_)) => return Err(bad_keys("this node's BLS key differs from its member entry".into())),
-            (Some(_), None) => return Err(bad_keys("this node is a validator but has no BLS key".into())),
-            (None, _) => None,
-        };
+        if state.me.is_some() && bls.is_none() {
+            return Err(Error::BadKeys {
+                channel: def.name.clone(),
+                reason: "this node is a validator but has no BLS key".into(),
+            });
+        }
+        let me = state.me;
         let channel = Arc::new(Self {
             name: def.name.clone(),
             pool: Mutex::new(Mempool::new(params.mempool_max)),
             params,
             store,
             key,
-            epoch,
-            keys,
-            members: voting.iter().map(|m| (*m).clone()).collect(),
-            me,
+            state: RwLock::new(Arc::new(state)),
+            source,
             bls: Mutex::new(bls),
             wake: Condvar::new(),
             inbox: Mutex::new(VecDeque::new()),
@@ -338,19 +342,45 @@ impl Channel {
         self.bls.lock().take()
     }
 
-    /// The epoch's validator set (bitmap order) and this node's index in it.
-    pub fn epoch(&self) -> (&EpochInfo, Option<usize>) {
-        (&self.epoch, self.me)
+    /// The current epoch: validators, weights, keys, this node's index.
+    pub fn epoch_state(&self) -> Arc<EpochState> {
+        Arc::clone(&self.state.read())
     }
 
-    /// The voting members of the current epoch, in validator (bitmap) order.
-    pub fn voting_members(&self) -> &[lc_types::Member] {
-        &self.members
+    /// A finished epoch, rebuilt from its record (`None` if unknown).
+    pub fn past_epoch(&self, number: u64) -> Result<Option<Arc<EpochState>>, Error> {
+        let Some(bytes) = self.store.meta_get(&crate::epoch::meta_epoch_key(number))? else { return Ok(None) };
+        let record: EpochRecord = decode(&bytes)?;
+        let state =
+            EpochState::build(&self.name, record.config, record.root_qc, self.source.as_ref(), &self.key.public())?;
+        Ok(Some(Arc::new(state)))
     }
 
-    /// The epoch's BLS keys (bitmap order).
-    pub fn validator_keys(&self) -> &ValidatorKeys {
-        &self.keys
+    /// The finished epoch that contains `height`: its last height and the evidence that committed
+    /// it (`None` when `height` is in the current epoch).
+    pub fn epoch_ending_at_or_after(
+        &self,
+        height: Height,
+    ) -> Result<Option<(Height, Option<crate::CommitEvidence>)>, Error> {
+        let current = self.epoch_state().config.number;
+        for n in 0..current {
+            let Some(bytes) = self.store.meta_get(&crate::epoch::meta_epoch_key(n))? else { continue };
+            let record: EpochRecord = decode(&bytes)?;
+            if let Some(last) = record.last_height {
+                if record.config.start_height <= height && height <= last {
+                    return Ok(Some((last, record.end_evidence)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    pub(crate) fn set_epoch_state(&self, state: Arc<EpochState>) {
+        let mut s = self.status.write();
+        s.epoch = state.config.number;
+        s.validator = state.me.is_some();
+        drop(s);
+        *self.state.write() = state;
     }
 
     /// Channel name.
@@ -505,6 +535,8 @@ impl Channel {
     pub fn spawn(self: &Arc<Self>, executor: Box<dyn Executor>) -> std::io::Result<DriverHandle> {
         let channel = Arc::clone(self);
         let thread = std::thread::Builder::new().name(format!("channel-{}", self.name)).spawn(move || {
+            let peer = lc_types::Address::of(&channel.key.public()).to_string();
+            let _span = tracing::info_span!("driver", peer = %peer.get(..10).unwrap_or(&peer)).entered();
             let mut driver = match Driver::new(&channel, executor) {
                 Ok(d) => d,
                 Err(e) => {

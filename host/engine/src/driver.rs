@@ -1,6 +1,7 @@
 //! The channel driver: carries out the LFT core's commands with real time, storage, the safety
 //! guard, BLS certificates and the channel's transport.
 use crate::channel::{Channel, Error};
+use crate::epoch::{meta_epoch_key, EpochChange, EpochRecord, EpochState, META_EPOCH_CURRENT, SYS_NEXT_EPOCH};
 use crate::exec::{BlockContext, Executor, StateRead};
 use crate::now_us;
 use lc_crypto::bls::{self, VerifiedSignature};
@@ -13,6 +14,7 @@ use lc_types::{
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{debug, error, info, warn};
 
@@ -25,13 +27,27 @@ pub(crate) const META_PENDING_PREFIX: &[u8] = b"pending/";
 /// block and its QC), for finality proofs of the newest blocks.
 pub const META_COMMIT_EVIDENCE: &[u8] = b"commit_evidence";
 
-/// The child block whose QC committed its parent directly (consecutive rounds), and that QC.
+/// What committed the newest blocks: the uncommitted descendants of the last committed block up
+/// to the certified block whose QC (in consecutive rounds with its parent) committed it, and that
+/// QC. Usually one block: the committed tip's child.
 #[derive(Debug, Clone, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
 pub struct CommitEvidence {
-    /// The certified child (not necessarily committed yet).
-    pub child: Block,
-    /// QC of the child.
+    /// Blocks above the committed tip, ascending height, ending with the certified block.
+    pub blocks: Vec<Block>,
+    /// QC of the last of them.
     pub qc: QuorumCert,
+}
+
+/// Most messages of the next epoch kept until this node switches to it.
+const MAX_EARLY: usize = 4096;
+
+/// Loads the record of a finished epoch and rebuilds its state (its keys verify the QC of the
+/// next epoch's root block).
+fn load_epoch(ch: &Channel, number: u64) -> Result<Option<Arc<EpochState>>, Error> {
+    let Some(bytes) = ch.store.meta_get(&meta_epoch_key(number))? else { return Ok(None) };
+    let record: EpochRecord = decode(&bytes)?;
+    let state = EpochState::build(&ch.name, record.config, record.root_qc, ch.source.as_ref(), &ch.key.public())?;
+    Ok(Some(Arc::new(state)))
 }
 
 /// Most consensus messages handled per loop turn before timers and proposals get a look.
@@ -103,6 +119,12 @@ enum Refusal {
 
 pub(crate) struct Driver<'a> {
     ch: &'a Channel,
+    /// The current epoch (also published in the channel for readers).
+    es: Arc<EpochState>,
+    /// The previous epoch: the QC of the new epoch's root block is one of its certificates.
+    prev: Option<Arc<EpochState>>,
+    /// Messages of the next epoch that arrived before this node switched (bounded).
+    early: VecDeque<ConsensusMsg>,
     lft: Lft,
     guard: Option<SafetyGuard<ChannelStore>>,
     executor: Box<dyn Executor>,
@@ -117,6 +139,11 @@ pub(crate) struct Driver<'a> {
     propose_timer: Option<(Instant, Round)>,
     vote_timer: Option<(Instant, Round)>,
     genesis: Hash,
+    /// Set by `Output::EpochEnded`: the switch happens once the current outputs are carried out.
+    epoch_ended: Option<Hash>,
+    last_evidence: Option<CommitEvidence>,
+    /// Bumped at each epoch switch: outputs of an older core still queued are dropped.
+    generation: u64,
 }
 
 impl<'a> Driver<'a> {
@@ -126,28 +153,43 @@ impl<'a> Driver<'a> {
         let tip = store.tip()?.ok_or(Error::MissingBlock(Hash::ZERO))?;
         let (tip_header, _) = store.header(&tip.hash)?.ok_or(Error::MissingBlock(tip.hash))?;
         let committed = QcInfo { round: tip_header.round, height: tip.height, block_hash: tip.hash };
+        let es = ch.epoch_state();
+        let prev = match es.config.number.checked_sub(1) {
+            Some(n) => load_epoch(ch, n)?,
+            None => None,
+        };
         let guard = match ch.take_bls_key() {
             Some(key) => Some(SafetyGuard::new(&ch.name, key, store.clone())?),
             None => None,
         };
         let mut qcs = BTreeMap::new();
+        if let Some(q) = &es.root_qc {
+            qcs.insert(q.block_hash, q.clone());
+        }
         let mut resume = Resume { committed, high_qc: committed, last_voted_round: committed.round };
         if let Some(g) = &guard {
             let data = g.data();
-            if data.epoch == ch.epoch.epoch {
+            if data.epoch == es.config.number {
                 resume.last_voted_round = resume.last_voted_round.max(data.last_voted_round);
                 if let Some(q) = &data.high_qc {
-                    if q.epoch == ch.epoch.epoch && q.round > committed.round {
+                    if q.epoch == es.config.number && q.round > committed.round {
                         resume.high_qc = QcInfo { round: q.round, height: q.height, block_hash: q.block_hash };
                         qcs.insert(q.block_hash, q.clone());
                     }
                 }
             }
         }
-        let mut lft = Lft::new(ch.epoch.clone(), ch.me, resume);
+        if committed.height + 1 < es.config.start_height {
+            // Restarted between the end of an epoch and the switch: nothing to resume above it.
+            resume = Resume { committed, high_qc: committed, last_voted_round: committed.round };
+        }
+        let mut lft = Lft::new(es.info.clone(), es.me, resume);
         let mut driver = Self {
             ch,
-            lft: Lft::from_root(ch.epoch.clone(), None, committed),
+            lft: Lft::from_root(es.info.clone(), None, committed),
+            es: Arc::clone(&es),
+            prev,
+            early: VecDeque::new(),
             guard,
             executor,
             pending: BTreeMap::new(),
@@ -160,17 +202,24 @@ impl<'a> Driver<'a> {
             propose_timer: None,
             vote_timer: None,
             genesis,
+            epoch_ended: None,
+            last_evidence: None,
+            generation: 0,
         };
         // Uncommitted blocks stored before a restart: the block tree above the committed tip.
         let restored = driver.load_pending(tip.height)?;
         for block in restored {
-            let info = driver.block_info(&block)?;
             if let Some(qc) = &block.header.qc {
                 driver.qcs.insert(qc.block_hash, qc.clone());
             }
-            let replay = driver.replay_execution(block)?;
-            if replay {
-                let _ = lft.handle(Input::Block(info));
+            if block.header.epoch != es.config.number {
+                continue;
+            }
+            let hash = block.hash();
+            if driver.replay_execution(block)? {
+                if let Some(info) = driver.pending.get(&hash).map(|p| driver.block_info(&p.block, &p.writes)) {
+                    let _ = lft.handle(Input::Block(info?));
+                }
             }
         }
         driver.lft = lft;
@@ -205,9 +254,14 @@ impl<'a> Driver<'a> {
         Ok(true)
     }
 
-    fn block_info(&self, block: &Block) -> Result<BlockInfo, Error> {
+    fn block_info(&self, block: &Block, writes: &WriteSet) -> Result<BlockInfo, Error> {
         let h = &block.header;
-        let proposer = self.ch.epoch.index_of(&h.proposer).ok_or(Error::NoValidators(self.ch.name.clone()))?;
+        // A successful ChannelConfig in this block schedules the end of the epoch.
+        let epoch_end = match writes.get(SYS_NEXT_EPOCH) {
+            Some(Some(bytes)) => decode::<EpochChange>(bytes).ok().map(|c| c.start_height - 1),
+            _ => None,
+        };
+        let proposer = self.es.info.index_of(&h.proposer).ok_or(Error::NoValidators(self.ch.name.clone()))?;
         let qc = self.qc_info_of(h);
         Ok(BlockInfo {
             hash: block.hash(),
@@ -218,7 +272,7 @@ impl<'a> Driver<'a> {
             tc: h.tc.as_ref().map(tc_info),
             proposer,
             empty: block.txs.is_empty(),
-            epoch_end: None,
+            epoch_end,
         })
     }
 
@@ -234,7 +288,7 @@ impl<'a> Driver<'a> {
         let start = self.lft.start();
         self.process(start)?;
         info!(channel = %self.ch.name, height = self.ch.status.read().height, round = self.lft.round(),
-            validator = self.ch.me.is_some(), "channel started");
+            validator = self.es.me.is_some(), "channel started");
         while !self.ch.stop.load(Ordering::SeqCst) {
             let msgs = self.ch.drain_inbox(INBOX_BATCH);
             for msg in msgs {
@@ -406,7 +460,7 @@ impl<'a> Driver<'a> {
             channel: ch.name.clone(),
             height: req.height,
             round: req.round,
-            epoch: self.lft.epoch().epoch,
+            epoch: self.es.config.number,
             prev_hash: req.parent.block_hash,
             tx_root: Hash::ZERO,
             state_root: Hash::ZERO,
@@ -434,7 +488,7 @@ impl<'a> Driver<'a> {
         header.state_root = state_root(&parent.state_root, &writes);
         header.receipts_root = Block::compute_receipts_root(&receipts);
         let block = ch.key.sign_block(header, txs);
-        let info = self.block_info(&block)?;
+        let info = self.block_info(&block, &writes)?;
         debug!(channel = %ch.name, height = req.height, round = req.round, txs = block.txs.len(), block = %info.hash, "proposing");
         self.store_pending(&block)?;
         ch.broadcast(ConsensusMsg::Proposal(Box::new(block.clone())));
@@ -461,7 +515,35 @@ impl<'a> Driver<'a> {
     // ---- inbound messages -------------------------------------------------------------------
 
     fn on_message(&mut self, msg: ConsensusMsg) -> Result<(), Error> {
+        let epoch = msg.epoch();
+        let current = self.es.config.number;
+        let root = self.lft.committed().block_hash;
+        let is_root_qc = matches!(&msg, ConsensusMsg::Qc(q)
+            if q.block_hash == root && self.prev.as_ref().is_some_and(|p| p.config.number == q.epoch));
+        if epoch == current + 1 {
+            if self.early.len() < MAX_EARLY {
+                self.early.push_back(msg);
+            }
+            return Ok(());
+        }
+        if epoch != current && !is_root_qc {
+            return Ok(());
+        }
         match msg {
+            ConsensusMsg::Qc(qc) => match self.check_qc(&qc) {
+                Ok(()) => {
+                    let step = self.lft.handle(Input::Qc(QcInfo {
+                        round: qc.round,
+                        height: qc.height,
+                        block_hash: qc.block_hash,
+                    }));
+                    self.process(step.outputs)
+                }
+                Err(e) => {
+                    debug!(channel = %self.ch.name, error = %e, "dropping a QC");
+                    Ok(())
+                }
+            },
             ConsensusMsg::Proposal(block) => self.on_proposal(*block),
             ConsensusMsg::Vote(v) => self.on_vote(v),
             ConsensusMsg::Tc(tc) => match self.check_tc(&tc) {
@@ -485,14 +567,24 @@ impl<'a> Driver<'a> {
 
     /// Verifies a QC unless the same one is already known.
     fn check_qc(&mut self, qc: &QuorumCert) -> Result<(), String> {
-        if self.qcs.get(&qc.block_hash) == Some(qc) {
+        let root = self.lft.committed().block_hash;
+        if (qc.epoch == self.es.config.number || qc.block_hash == root) && self.qcs.get(&qc.block_hash) == Some(qc) {
             return Ok(());
         }
-        if qc.epoch != self.lft.epoch().epoch {
-            return Err(format!("QC of epoch {}", qc.epoch));
-        }
-        let signers = bls::verify_qc(qc, &self.ch.name, &self.ch.keys).map_err(|e| e.to_string())?;
-        if !self.is_quorum(&signers) {
+        let es = if qc.epoch == self.es.config.number {
+            Arc::clone(&self.es)
+        } else {
+            // Only the previous epoch's QC of this epoch's root block is accepted.
+            match &self.prev {
+                Some(p) if p.config.number == qc.epoch && qc.block_hash == self.lft.committed().block_hash => {
+                    Arc::clone(p)
+                }
+                _ => return Err(format!("QC of epoch {}", qc.epoch)),
+            }
+        };
+        let signers = bls::verify_qc(qc, &self.ch.name, &es.keys).map_err(|e| e.to_string())?;
+        let set: BTreeSet<usize> = signers.iter().copied().collect();
+        if !es.info.is_quorum(es.info.weigh(&set)) {
             return Err("QC signers are not a quorum".into());
         }
         self.qcs.insert(qc.block_hash, qc.clone());
@@ -509,7 +601,7 @@ impl<'a> Driver<'a> {
         if tc.high_qc.round == 0 && tc.high_qc.block_hash != self.genesis {
             return Err("TC high QC of round 0 is not the genesis".into());
         }
-        let signers = bls::verify_tc(tc, &self.ch.name, &self.ch.keys).map_err(|e| e.to_string())?;
+        let signers = bls::verify_tc(tc, &self.ch.name, &self.es.keys).map_err(|e| e.to_string())?;
         if !self.is_quorum(&signers) {
             return Err("TC signers are not a quorum".into());
         }
@@ -533,8 +625,8 @@ impl<'a> Driver<'a> {
                 return self.process(step.outputs);
             }
         }
-        let info = self.block_info(&block)?;
         let (receipts, writes, dropped) = self.execute(&block.header, &block.txs)?;
+        let info = self.block_info(&block, &writes)?;
         let parent_root = self.header_of(&block.header.prev_hash)?.state_root;
         let tx_hashes: Vec<Hash> = receipts.iter().map(|r| r.tx_hash).collect();
         if !dropped.is_empty()
@@ -646,17 +738,18 @@ impl<'a> Driver<'a> {
         let epoch = self.lft.epoch().epoch;
         let v = &m.vote;
         let voter = m.voter as usize;
-        if v.channel != self.ch.name || v.epoch != epoch || voter >= self.ch.keys.len() {
+        if v.channel != self.ch.name || v.epoch != epoch || voter >= self.es.keys.len() {
             return Ok(());
         }
-        if v.round + lc_lft::ROUND_WINDOW < self.lft.round() || v.round > self.lft.round() + lc_lft::ROUND_WINDOW {
+        // Votes of past rounds can no longer count (and verifying them costs a pairing each).
+        if v.round < self.lft.round() || v.round > self.lft.round() + lc_lft::ROUND_WINDOW {
             return Ok(());
         }
         let msg = match v.kind {
             VoteKind::Yes => bls::vote_message(&v.channel, epoch, v.round, v.height, v.block_hash),
             VoteKind::Timeout => bls::timeout_message(&v.channel, epoch, v.round, v.hqc_round),
         };
-        let sig = match bls::verify_from(&self.ch.keys, voter, &msg, &m.signature) {
+        let sig = match bls::verify_from(&self.es.keys, voter, &msg, &m.signature) {
             Ok(s) => s,
             Err(e) => {
                 debug!(channel = %self.ch.name, voter, round = v.round, error = %e, "dropping a vote that does not verify");
@@ -704,13 +797,21 @@ impl<'a> Driver<'a> {
     // ---- outputs ----------------------------------------------------------------------------
 
     fn process(&mut self, outputs: Vec<Output>) -> Result<(), Error> {
+        let generation = self.generation;
         let mut queue: VecDeque<Output> = outputs.into();
         while let Some(out) = queue.pop_front() {
+            if self.generation != generation {
+                // An epoch switch happened while carrying these out: they belong to the old core.
+                break;
+            }
             match out {
                 Output::EnterRound { round, leader } => {
+                    if round < self.lft.round() {
+                        continue;
+                    }
                     let mut s = self.ch.status.write();
                     s.round = round;
-                    s.leader = self.ch.me == Some(leader);
+                    s.leader = self.es.me == Some(leader);
                     drop(s);
                     self.want = None;
                     self.vote_timer = None;
@@ -719,6 +820,11 @@ impl<'a> Driver<'a> {
                     self.tcs.retain(|r, _| *r + 1 >= round);
                 }
                 Output::StartTimer { timer, round, backoff } => {
+                    if round < self.lft.round() {
+                        // Queued before a nested step moved the core on (e.g. our own timeout vote
+                        // completed a TC): the newer round's timer is already set.
+                        continue;
+                    }
                     let p = &self.ch.params;
                     let factor = 1u32 << backoff.min(5);
                     let at = match timer {
@@ -768,16 +874,85 @@ impl<'a> Driver<'a> {
                 }
                 Output::Commit { blocks, evidence } => self.commit(blocks, evidence)?,
                 Output::EpochEnded { last } => {
-                    info!(channel = %self.ch.name, block = %last, "epoch ended");
+                    info!(channel = %self.ch.name, epoch = self.es.config.number, block = %last, "epoch ended");
+                    self.epoch_ended = Some(last);
+                    // Whatever else the old core asked for is moot.
+                    break;
                 }
             }
+        }
+        if let Some(last) = self.epoch_ended.take() {
+            self.switch_epoch(last)?;
+        }
+        Ok(())
+    }
+
+    /// Starts the next epoch on top of `last`, the last block of the current one (committed).
+    fn switch_epoch(&mut self, last: Hash) -> Result<(), Error> {
+        let ch = self.ch;
+        let bytes = ch.store.state_get(SYS_NEXT_EPOCH)?.ok_or(Error::MissingBlock(last))?;
+        let change: EpochChange = decode(&bytes)?;
+        let last_header = self.header_of(&last)?;
+        if change.start_height != last_header.height + 1 {
+            return Err(Error::Scheme {
+                channel: ch.name.clone(),
+                epoch: self.es.config.number,
+                reason: format!(
+                    "the scheduled epoch starts at {} but the epoch ended at {}",
+                    change.start_height, last_header.height
+                ),
+            });
+        }
+        self.generation += 1;
+        let old = Arc::clone(&self.es);
+        let config = old.config.next(&change);
+        let root_qc = self.qcs.get(&last).cloned();
+        let new = Arc::new(EpochState::build(
+            &ch.name,
+            config.clone(),
+            root_qc.clone(),
+            ch.source.as_ref(),
+            &ch.key.public(),
+        )?);
+        let finished = EpochRecord {
+            config: old.config.clone(),
+            root_qc: old.root_qc.clone(),
+            last_height: Some(last_header.height),
+            end_evidence: self.last_evidence.clone(),
+        };
+        let current = EpochRecord { config, root_qc, last_height: None, end_evidence: None };
+        ch.store.meta_put(&meta_epoch_key(old.config.number), Some(encode(&finished)))?;
+        ch.store.meta_put_synced(META_EPOCH_CURRENT, encode(&current))?;
+        if let Some(ev) = &self.last_evidence {
+            ch.broadcast(ConsensusMsg::Qc(ev.qc.clone()));
+        }
+        info!(channel = %ch.name, epoch = new.config.number, start_height = new.config.start_height,
+            consensus = %new.config.consensus, validators = new.voting.len(), validator = new.me.is_some(), "new epoch");
+        // Blocks above the old epoch's end never commit: give their transactions back.
+        self.prune_abandoned_above(last_header.height)?;
+        self.prev = Some(old);
+        self.es = Arc::clone(&new);
+        ch.set_epoch_state(Arc::clone(&new));
+        let root = QcInfo { round: last_header.round, height: last_header.height, block_hash: last };
+        self.lft = Lft::from_root(new.info.clone(), new.me, root);
+        self.yes_sigs.clear();
+        self.timeout_sigs.clear();
+        self.tcs.clear();
+        self.want = None;
+        self.propose_timer = None;
+        self.vote_timer = None;
+        let start = self.lft.start();
+        self.process(start)?;
+        let early: Vec<ConsensusMsg> = self.early.drain(..).collect();
+        for msg in early {
+            self.on_message(msg)?;
         }
         Ok(())
     }
 
     /// Sends a signed vote to every validator and delivers it to this node's own core.
     fn send_vote(&mut self, vote: SignedVote, high_qc: Option<QuorumCert>) -> Result<Vec<Output>, Error> {
-        let Some(me) = self.ch.me else { return Ok(Vec::new()) };
+        let Some(me) = self.es.me else { return Ok(Vec::new()) };
         let msg = VoteMsg {
             voter: me as u32,
             vote: Vote {
@@ -815,7 +990,7 @@ impl<'a> Driver<'a> {
                     round: qc.round,
                     height: qc.height,
                     block_hash: qc.block_hash,
-                    signer_bitmap: bls::bitmap(self.ch.keys.len(), signers.iter().copied()),
+                    signer_bitmap: bls::bitmap(self.es.keys.len(), signers.iter().copied()),
                     aggregate_signature,
                 };
                 self.qcs.insert(qc.block_hash, full);
@@ -855,7 +1030,7 @@ impl<'a> Driver<'a> {
                 let full = TimeoutCert {
                     epoch: self.lft.epoch().epoch,
                     round: tc.round,
-                    signer_bitmap: bls::bitmap(self.ch.keys.len(), signers.iter().map(|(i, _)| *i)),
+                    signer_bitmap: bls::bitmap(self.es.keys.len(), signers.iter().map(|(i, _)| *i)),
                     hqc_rounds: signers.iter().map(|(_, r)| *r).collect(),
                     aggregate_signature,
                     high_qc,
@@ -868,10 +1043,24 @@ impl<'a> Driver<'a> {
     }
 
     fn commit(&mut self, blocks: Vec<Hash>, evidence: QcInfo) -> Result<(), Error> {
-        let evidence_record = match (self.pending.get(&evidence.block_hash), self.qcs.get(&evidence.block_hash)) {
-            (Some(child), Some(qc)) => Some(CommitEvidence { child: child.block.clone(), qc: qc.clone() }),
+        let top_height = blocks.last().and_then(|h| self.pending.get(h)).map(|p| p.block.header.height);
+        let evidence_record = match (top_height, self.qcs.get(&evidence.block_hash)) {
+            (Some(top), Some(qc)) => {
+                let mut chain = Vec::new();
+                let mut cursor = evidence.block_hash;
+                while let Some(p) = self.pending.get(&cursor) {
+                    if p.block.header.height <= top {
+                        break;
+                    }
+                    chain.push(p.block.clone());
+                    cursor = p.block.header.prev_hash;
+                }
+                chain.reverse();
+                Some(CommitEvidence { blocks: chain, qc: qc.clone() })
+            }
             _ => None,
         };
+        self.last_evidence = evidence_record.clone();
         let last = blocks.len().saturating_sub(1);
         for (i, hash) in blocks.into_iter().enumerate() {
             let p = self.pending.remove(&hash).ok_or(Error::MissingBlock(hash))?;
@@ -917,8 +1106,18 @@ impl<'a> Driver<'a> {
     /// transactions taken from this node's mempool go back into it.
     fn prune_abandoned(&mut self) -> Result<(), Error> {
         let height = self.ch.status.read().height;
-        let gone: Vec<Hash> =
-            self.pending.iter().filter(|(_, p)| p.block.header.height <= height).map(|(h, _)| *h).collect();
+        self.prune_where(|p| p.block.header.height <= height)
+    }
+
+    /// At an epoch's end every uncommitted block is abandoned.
+    fn prune_abandoned_above(&mut self, last: Height) -> Result<(), Error> {
+        self.prune_where(|p| p.block.header.height > last)?;
+        self.ch.store.meta_put(META_PENDING_INDEX, Some(encode(&Vec::<Hash>::new())))?;
+        Ok(())
+    }
+
+    fn prune_where(&mut self, gone: impl Fn(&PendingBlock) -> bool) -> Result<(), Error> {
+        let gone: Vec<Hash> = self.pending.iter().filter(|(_, p)| gone(p)).map(|(h, _)| *h).collect();
         for h in gone {
             if let Some(p) = self.pending.remove(&h) {
                 self.ch.store.meta_put(&pending_key(&h), None)?;

@@ -18,6 +18,7 @@
 mod admit;
 mod channel;
 mod driver;
+mod epoch;
 mod exec;
 mod hub;
 mod mempool;
@@ -26,12 +27,16 @@ mod score;
 pub use admit::AdmitError;
 pub use channel::{Channel, ChannelParams, ChannelStatus, DriverHandle, Error, Transport, TxStatus, INBOX_CAPACITY};
 pub use driver::{CommitEvidence, META_COMMIT_EVIDENCE};
+pub use epoch::{
+    execute_channel_config, parse_channel_config, ConfiguredWeights, EpochChange, EpochConfig, EpochRecord, EpochState,
+    PluginSchemes, SchemeSource, SYS_NEXT_EPOCH,
+};
 pub use exec::{BlockContext, BuiltinExecutor, Executor, StateRead, TxOutcome, NO_SCORE_RUNTIME};
 pub use hub::InProcessHub;
 pub use mempool::Mempool;
 pub use score::{
-    ActiveScore, QueryError, ScoreExecutor, ScoreRuntime, NOT_ADMIN, NOT_SUPPORTED, SCORE_ERROR, SCORE_UNAVAILABLE,
-    WRONG_SCORE,
+    ActiveScore, QueryError, ScoreExecutor, ScoreRuntime, BAD_CHANNEL_CONFIG, NOT_ADMIN, NOT_SUPPORTED, SCORE_ERROR,
+    SCORE_UNAVAILABLE, WRONG_SCORE,
 };
 
 /// Microseconds since the Unix epoch from the system clock (the host's only clock reading).

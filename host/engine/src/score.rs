@@ -22,6 +22,8 @@ pub const NOT_ADMIN: u32 = 9101;
 pub const WRONG_SCORE: u32 = 9102;
 /// Receipt code: the payload kind is not supported on this channel yet.
 pub const NOT_SUPPORTED: u32 = 9103;
+/// Receipt code: a `ChannelConfig` document is invalid, or an epoch change is already pending.
+pub const BAD_CHANNEL_CONFIG: u32 = 9104;
 
 /// The active version of a SCORE on a channel (stored at `sys/score/<name>`).
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -263,11 +265,9 @@ impl Executor for ScoreExecutor {
             Payload::Deploy { score, code_hash, params } => {
                 self.deploy(&read, env, tx, tx_hash, (score, code_hash, params))
             }
-            Payload::ChannelConfig { .. } => Self::fail(
-                tx_hash,
-                NOT_SUPPORTED,
-                "ChannelConfig transactions take effect with epoch changes, which this node does not run yet".into(),
-            ),
+            Payload::ChannelConfig { json } => {
+                crate::epoch::execute_channel_config(state, &self.runtime.admins, tx, tx_hash, json, bctx.height)
+            }
         }
     }
 }

@@ -84,8 +84,15 @@ fn transactions_commit_in_order_and_survive_restart() {
     let key = Keypair::dev_account(1000);
     let def = definition(&key);
     let store = ChannelStore::open(Arc::clone(&db), CH).expect("store");
-    let ch = Channel::open(params(), store.clone(), &def, key.clone(), Some(lc_crypto::bls::BlsKeypair::dev(0)))
-        .expect("open");
+    let ch = Channel::open(
+        params(),
+        store.clone(),
+        &def,
+        key.clone(),
+        Some(lc_crypto::bls::BlsKeypair::dev(0)),
+        Arc::new(lc_engine::ConfiguredWeights),
+    )
+    .expect("open");
     let genesis = store.block_hash_at(0).expect("read").expect("genesis written");
     let driver = ch.spawn(Box::new(Counter)).expect("spawn");
 
@@ -121,8 +128,15 @@ fn transactions_commit_in_order_and_survive_restart() {
     let height = store.tip().expect("tip").expect("some").height;
 
     // Restart: the same definition resumes from the tip; another definition is refused.
-    let ch2 = Channel::open(params(), store.clone(), &def, key.clone(), Some(lc_crypto::bls::BlsKeypair::dev(0)))
-        .expect("reopen");
+    let ch2 = Channel::open(
+        params(),
+        store.clone(),
+        &def,
+        key.clone(),
+        Some(lc_crypto::bls::BlsKeypair::dev(0)),
+        Arc::new(lc_engine::ConfiguredWeights),
+    )
+    .expect("reopen");
     assert_eq!(ch2.status().height, height);
     assert_eq!(store.block_hash_at(0).expect("read"), Some(genesis));
     let driver = ch2.spawn(Box::new(Counter)).expect("spawn");
@@ -130,7 +144,14 @@ fn transactions_commit_in_order_and_survive_restart() {
     driver.stop().expect("stop");
     let other = definition(&Keypair::dev_account(2000));
     assert!(matches!(
-        Channel::open(params(), store, &other, key, Some(lc_crypto::bls::BlsKeypair::dev(0))),
+        Channel::open(
+            params(),
+            store,
+            &other,
+            key,
+            Some(lc_crypto::bls::BlsKeypair::dev(0)),
+            Arc::new(lc_engine::ConfiguredWeights)
+        ),
         Err(lc_engine::Error::GenesisMismatch { .. })
     ));
 }
@@ -140,8 +161,15 @@ fn failed_transaction_gets_failure_receipt_and_no_writes() {
     let db: Arc<dyn Backend> = Arc::new(MemDb::new());
     let key = Keypair::dev_account(1000);
     let store = ChannelStore::open(db, CH).expect("store");
-    let ch = Channel::open(params(), store.clone(), &definition(&key), key, Some(lc_crypto::bls::BlsKeypair::dev(0)))
-        .expect("open");
+    let ch = Channel::open(
+        params(),
+        store.clone(),
+        &definition(&key),
+        key,
+        Some(lc_crypto::bls::BlsKeypair::dev(0)),
+        Arc::new(lc_engine::ConfiguredWeights),
+    )
+    .expect("open");
     let driver = ch.spawn(Box::new(Counter)).expect("spawn");
     let kp = Keypair::dev_account(7);
     let fail = kp.sign_tx(TxBody {
@@ -166,8 +194,15 @@ fn admission_refusals_leave_no_trace() {
     let key = Keypair::dev_account(1000);
     let store = ChannelStore::open(db, CH).expect("store");
     let small = ChannelParams { mempool_max: 3, max_tx_bytes: 400, ..params() };
-    let ch =
-        Channel::open(small, store, &definition(&key), key, Some(lc_crypto::bls::BlsKeypair::dev(0))).expect("open");
+    let ch = Channel::open(
+        small,
+        store,
+        &definition(&key),
+        key,
+        Some(lc_crypto::bls::BlsKeypair::dev(0)),
+        Arc::new(lc_engine::ConfiguredWeights),
+    )
+    .expect("open");
     // No driver: the mempool only fills.
     let mut bad = data(1, 1);
     bad.signature.0[3] ^= 0x40;
@@ -197,8 +232,15 @@ fn tps_limit_refuses_with_the_original_code() {
     let key = Keypair::dev_account(1000);
     let store = ChannelStore::open(db, CH).expect("store");
     let limited = ChannelParams { tps_limit_per_sec: 5, ..params() };
-    let ch =
-        Channel::open(limited, store, &definition(&key), key, Some(lc_crypto::bls::BlsKeypair::dev(0))).expect("open");
+    let ch = Channel::open(
+        limited,
+        store,
+        &definition(&key),
+        key,
+        Some(lc_crypto::bls::BlsKeypair::dev(0)),
+        Arc::new(lc_engine::ConfiguredWeights),
+    )
+    .expect("open");
     let r = ch.submit((0..8).map(|n| data(3, n)).collect());
     // A second boundary may fall inside the call: at least 5 and at most 8 accepted, and when
     // every transaction landed in one second exactly 5.
@@ -235,6 +277,7 @@ fn execution_deadline_halts_only_that_channel() {
         &slow_def,
         key.clone(),
         Some(lc_crypto::bls::BlsKeypair::dev(0)),
+        Arc::new(lc_engine::ConfiguredWeights),
     )
     .expect("open");
     let other_def = ChannelDefinition { name: "other".into(), ..definition(&key) };
@@ -244,6 +287,7 @@ fn execution_deadline_halts_only_that_channel() {
         &other_def,
         key,
         Some(lc_crypto::bls::BlsKeypair::dev(0)),
+        Arc::new(lc_engine::ConfiguredWeights),
     )
     .expect("open");
     let slow_driver = slow.spawn(Box::new(Sleepy)).expect("spawn");

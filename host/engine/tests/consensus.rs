@@ -3,8 +3,8 @@
 use lc_crypto::bls::{verify_qc, BlsKeypair};
 use lc_crypto::Keypair;
 use lc_engine::{
-    now_us, BlockContext, Channel, ChannelParams, DriverHandle, Executor, InProcessHub, StateRead, TxOutcome,
-    META_COMMIT_EVIDENCE,
+    execute_channel_config, now_us, BlockContext, Channel, ChannelParams, DriverHandle, Executor, InProcessHub,
+    StateRead, TxOutcome, META_COMMIT_EVIDENCE,
 };
 use lc_storage::{Backend, ChannelStore, MemDb};
 use lc_types::{
@@ -21,7 +21,10 @@ const CH: &str = "consensus_test";
 struct Store;
 
 impl Executor for Store {
-    fn execute(&mut self, _state: &dyn StateRead, _ctx: &BlockContext, tx: &Transaction, tx_hash: Hash) -> TxOutcome {
+    fn execute(&mut self, state: &dyn StateRead, ctx: &BlockContext, tx: &Transaction, tx_hash: Hash) -> TxOutcome {
+        if let Payload::ChannelConfig { json } = &tx.body.payload {
+            return execute_channel_config(state, &[node_key(0).public()], tx, tx_hash, json, ctx.height);
+        }
         let mut writes = WriteSet::new();
         writes.insert(tx_hash.0.to_vec(), Some(lc_types::encode(&tx.body.payload)));
         TxOutcome { receipt: Receipt::success(tx_hash), writes }
@@ -91,13 +94,24 @@ struct Net {
 }
 
 fn network(n: u64) -> Net {
+    if std::env::var_os("LOOPCHAIN_TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt().with_env_filter("lc_engine=debug").with_test_writer().try_init();
+    }
     let def = definition(n);
     let hub = InProcessHub::new();
     let mut channels = Vec::new();
     for i in 0..n {
         let db: Arc<dyn Backend> = Arc::new(MemDb::new());
         let store = ChannelStore::open(db, CH).expect("store");
-        let ch = Channel::open(params(), store, &def, node_key(i), Some(BlsKeypair::dev(i))).expect("open");
+        let ch = Channel::open(
+            params(),
+            store,
+            &def,
+            node_key(i),
+            Some(BlsKeypair::dev(i)),
+            Arc::new(lc_engine::ConfiguredWeights),
+        )
+        .expect("open");
         hub.join(&ch);
         channels.push(ch);
     }
@@ -131,7 +145,12 @@ fn check_chains(channels: &[&Arc<Channel>], min_signers: usize) -> u64 {
         let parent = channels[0].store().block_hash_at(h - 1).expect("read").expect("parent");
         assert_eq!(qc.block_hash, parent, "QC of block {h} certifies its parent");
         assert_eq!(qc.height, h - 1);
-        let signers = verify_qc(qc, CH, channels[0].validator_keys()).expect("QC verifies");
+        let es = match channels[0].past_epoch(qc.epoch).expect("read") {
+            Some(past) => past,
+            None => channels[0].epoch_state(),
+        };
+        assert_eq!(es.config.number, qc.epoch);
+        let signers = verify_qc(qc, CH, &es.keys).expect("QC verifies");
         assert!(signers.len() >= min_signers, "QC of block {h} has {} signers", signers.len());
     }
     tip
@@ -151,8 +170,8 @@ fn one_validator_chain_runs_through_the_core_guard_and_qcs() {
     assert!(tip >= 6);
     let ev = ch.store().meta_get(META_COMMIT_EVIDENCE).expect("read").expect("commit evidence stored");
     let ev: lc_engine::CommitEvidence = decode(&ev).expect("decode");
-    verify_qc(&ev.qc, CH, ch.validator_keys()).expect("evidence QC verifies");
-    assert_eq!(ev.qc.block_hash, ev.child.hash());
+    verify_qc(&ev.qc, CH, &ch.epoch_state().keys).expect("evidence QC verifies");
+    assert_eq!(Some(ev.qc.block_hash), ev.blocks.last().map(|b| b.hash()));
     // The safety guard persisted its state before each vote.
     assert!(ch.store().meta_get(b"safety").expect("read").is_some());
     net.stop();
@@ -210,5 +229,55 @@ fn two_of_four_down_nothing_commits_then_progress_resumes() {
     });
     let live: Vec<&Arc<Channel>> = net.channels[..2].iter().collect();
     check_chains(&live, 3);
+    net.stop();
+}
+
+/// A committed `ChannelConfig` switches the validator weights at the next epoch boundary on every
+/// node: afterwards validators 0 and 3 (weights 1 + 4 of 7) commit alone, which two of four equal
+/// validators never could.
+#[test]
+fn channel_config_switches_weights_at_the_epoch_boundary() {
+    let net = network(4);
+    wait_until("first blocks", 20, || net.channels.iter().all(|c| c.status().height >= 2));
+    let start_height = net.channels[0].status().height + 20;
+    let mut members = definition(4).members;
+    members[3].weight = 4;
+    let doc = serde_json::json!({"epoch_start_height": start_height, "members": members}).to_string();
+    let admin = node_key(0);
+    let tx = admin.sign_tx(TxBody {
+        channel: CH.into(),
+        from: admin.public(),
+        timestamp_us: now_us(),
+        nonce: 1,
+        payload: Payload::ChannelConfig { json: doc },
+    });
+    let hash = tx.hash();
+    assert!(net.channels[0].submit(vec![tx]).into_iter().all(|r| r.is_ok()));
+    wait_until("the ChannelConfig committed", 30, || net.channels[0].store().receipt(&hash).expect("read").is_some());
+    let receipt = net.channels[0].store().receipt(&hash).expect("read").expect("receipt");
+    assert_eq!(receipt.status, lc_types::ReceiptStatus::Success, "{receipt:?}");
+    wait_until("every node in epoch 1", 60, || net.channels.iter().all(|c| c.status().epoch == 1));
+    let ch = &net.channels[0];
+    let receipt = ch.store().receipt(&hash).expect("read").expect("receipt");
+    assert_eq!(receipt.status, lc_types::ReceiptStatus::Success, "{receipt:?}");
+    let es = ch.epoch_state();
+    assert_eq!(es.config.start_height, start_height);
+    assert_eq!(es.info.total_weight(), 7);
+    wait_until("blocks of epoch 1", 30, || net.channels.iter().all(|c| c.status().height >= start_height + 2));
+    for h in 1..=start_height + 2 {
+        let b = ch.store().block_at(h).expect("read").expect("block");
+        assert_eq!(b.header.epoch, u64::from(h >= start_height), "epoch of block {h}");
+    }
+    let all: Vec<&Arc<Channel>> = net.channels.iter().collect();
+    check_chains(&all, 2);
+    // Weighted quorum: 0 and 3 (1 + 4 of 7) commit without 1 and 2.
+    net.hub.set_down(1, true);
+    net.hub.set_down(2, true);
+    let h = ch.status().height;
+    wait_until("validators 0 and 3 commit alone", 60, || {
+        net.channels[0].status().height >= h + 4 && net.channels[3].status().height >= h + 4
+    });
+    let pair = [&net.channels[0], &net.channels[3]];
+    check_chains(&pair, 2);
     net.stop();
 }

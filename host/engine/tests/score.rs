@@ -99,8 +99,15 @@ impl Node {
         let db: Arc<dyn Backend> = Arc::new(MemDb::new());
         let store = ChannelStore::open(db, CH).expect("store");
         let def = definition(score);
-        let ch = Channel::open(params(), store, &def, node_key(), Some(lc_crypto::bls::BlsKeypair::dev(0)))
-            .expect("open channel");
+        let ch = Channel::open(
+            params(),
+            store,
+            &def,
+            node_key(),
+            Some(lc_crypto::bls::BlsKeypair::dev(0)),
+            Arc::new(lc_engine::ConfiguredWeights),
+        )
+        .expect("open channel");
         let runtime = ScoreRuntime::new(Arc::clone(registry), score, def.admins);
         let driver = ch.spawn(Box::new(ScoreExecutor::new(runtime.clone()))).expect("spawn");
         Self { ch, runtime, driver: Some(driver) }

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
+mod consensus_libs;
 mod keys;
 mod peer;
 mod proof;

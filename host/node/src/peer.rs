@@ -1,11 +1,11 @@
 //! `loopchain peer`.
 use crate::keys;
-use crate::scores;
+use crate::{consensus_libs, scores};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use lc_config::{Config, Overrides};
-use lc_engine::{Channel, ChannelParams, ScoreExecutor, ScoreRuntime};
-use lc_plugin_host::ScoreRegistry;
+use lc_engine::{Channel, ChannelParams, PluginSchemes, ScoreExecutor, ScoreRuntime};
+use lc_plugin_host::{ConsensusRegistry, ScoreRegistry};
 use lc_storage::{Backend, ChannelStore, RocksDb, StorageConfig};
 use lc_types::{Address, ChannelDefinition, Member, Role};
 use std::collections::BTreeMap;
@@ -155,9 +155,29 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
         warn!(error = %e, "a staged SCORE copy failed to load");
     }
     let runtime = ScoreRuntime::new(Arc::clone(&registry), &def.score, def.admins.clone());
-    let channel = Channel::open(channel_params(&cfg), store, &def, key, Some(bls))?;
-    let driver = channel.spawn(Box::new(ScoreExecutor::new(runtime.clone())))?;
     let lib_dir = scores::library_dir(&cfg.score_package_path)?;
+    let consensus_registry = Arc::new(ConsensusRegistry::new(&data_dir.join("plugins").join("consensus"))?);
+    for e in consensus_registry.load_existing() {
+        warn!(error = %e, "a staged consensus plugin copy failed to load");
+    }
+    // Consensus plugins: next to the SCOREs (a configured SCORE_PACKAGE_PATH), else next to the binary.
+    let mut plugin_dirs = vec![lib_dir.clone()];
+    if let Ok(exe_dir) = scores::library_dir("") {
+        if exe_dir != lib_dir {
+            plugin_dirs.push(exe_dir);
+        }
+    }
+    let preferred = consensus_libs::stage_all(&consensus_registry, &plugin_dirs);
+    let schemes = Arc::new(PluginSchemes::new(Arc::clone(&consensus_registry), preferred));
+    let channel = Channel::open(channel_params(&cfg), store, &def, key, Some(bls), schemes)?;
+    let _consensus_watcher = match consensus_libs::watch(Arc::clone(&consensus_registry), lib_dir.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            warn!("consensus plugin rebuilds will not be staged: {e:#}");
+            None
+        }
+    };
+    let driver = channel.spawn(Box::new(ScoreExecutor::new(runtime.clone())))?;
     scores::sync_build(&channel, &runtime, &lib_dir, cfg.score_auto_deploy, &def.score_params);
     let _watcher = if def.score.is_empty() {
         None

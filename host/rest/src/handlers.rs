@@ -337,9 +337,9 @@ pub(crate) async fn status_score(
 
 /// The validator set of the channel's current epoch, as `lc_proof::ValidatorSet` JSON: what a
 /// light client needs to check finality proofs.
-pub(crate) fn validator_set(ch: &Channel) -> lc_proof::ValidatorSet {
-    let (epoch, _) = ch.epoch();
-    let members = ch.voting_members();
+pub(crate) fn validator_set(es: &lc_engine::EpochState, channel: &str) -> lc_proof::ValidatorSet {
+    let epoch = &es.info;
+    let members = &es.voting;
     let validators = members
         .iter()
         .zip(&epoch.validators)
@@ -361,7 +361,7 @@ pub(crate) fn validator_set(ch: &Channel) -> lc_proof::ValidatorSet {
             votes: g.votes,
         })
         .collect();
-    lc_proof::ValidatorSet { channel: ch.name().to_owned(), epoch: epoch.epoch, validators, groups }
+    lc_proof::ValidatorSet { channel: channel.to_owned(), epoch: epoch.epoch, validators, groups }
 }
 
 pub(crate) async fn get_validators(
@@ -369,8 +369,26 @@ pub(crate) async fn get_validators(
     q: Result<Query<Params>, QueryRejection>,
 ) -> ApiResult {
     let p = params(q)?;
-    let ch = channel(&state, p.get("channel").map(String::as_str))?;
-    Ok(Json(validator_set(ch)).into_response())
+    let ch = Arc::clone(channel(&state, p.get("channel").map(String::as_str))?);
+    let current = ch.epoch_state();
+    let es = match p.get("epoch") {
+        None => current,
+        Some(e) => {
+            let n: u64 = e.parse().map_err(|_| {
+                ApiError::bad_request(INVALID_PARAMS, format!("epoch must be a decimal number, got {e:?}"))
+            })?;
+            if n == current.config.number {
+                current
+            } else {
+                tokio::task::spawn_blocking(move || ch.past_epoch(n))
+                    .await
+                    .map_err(|e| ApiError::internal(format!("epoch task failed: {e}")))?
+                    .map_err(|e| ApiError::internal(e.to_string()))?
+                    .ok_or_else(|| ApiError::not_found(3, format!("epoch {n} is not known")))?
+            }
+        }
+    };
+    Ok(Json(validator_set(&es, &state_channel_name(&state, &p))).into_response())
 }
 
 /// `GET /api/v1/blocks/proof?height=H`: the finality proof of committed block H (headers H..k+1
@@ -399,6 +417,10 @@ pub(crate) async fn get_proof(
     Ok(Json(proof).into_response())
 }
 
+fn state_channel_name(state: &ApiState, p: &Params) -> String {
+    p.get("channel").cloned().unwrap_or_else(|| state.default_channel.clone())
+}
+
 fn build_proof(ch: &Channel, height: u64) -> Result<lc_proof::FinalityProof, ApiError> {
     let store = ch.store();
     let storage = |e: lc_storage::Error| ApiError::internal(format!("storage: {e}"));
@@ -406,14 +428,22 @@ fn build_proof(ch: &Channel, height: u64) -> Result<lc_proof::FinalityProof, Api
     if height > tip {
         return Err(ApiError::not_found(3, format!("block {height} is not committed (committed height {tip})")));
     }
-    let evidence: Option<lc_engine::CommitEvidence> = store
-        .meta_get(lc_engine::META_COMMIT_EVIDENCE)
-        .map_err(storage)?
-        .map(|b| lc_types::decode(&b))
-        .transpose()
-        .map_err(|e| ApiError::internal(format!("stored commit evidence: {e}")))?;
+    // A block of a finished epoch is proved within that epoch: its chain stops at the epoch's last
+    // block, followed by the stored blocks and QC that committed it.
+    let (last, evidence) = match ch.epoch_ending_at_or_after(height).map_err(|e| ApiError::internal(e.to_string()))? {
+        Some((last, ev)) => (last, ev),
+        None => {
+            let ev: Option<lc_engine::CommitEvidence> = store
+                .meta_get(lc_engine::META_COMMIT_EVIDENCE)
+                .map_err(storage)?
+                .map(|b| lc_types::decode(&b))
+                .transpose()
+                .map_err(|e| ApiError::internal(format!("stored commit evidence: {e}")))?;
+            (tip, ev)
+        }
+    };
     let mut failure: Option<lc_storage::Error> = None;
-    let committed = (height..=tip).map_while(|h| {
+    let committed = (height..=last).map_while(|h| {
         let found = store.block_hash_at(h).and_then(|hash| match hash {
             Some(hash) => store.header(&hash),
             None => Ok(None),
@@ -426,9 +456,12 @@ fn build_proof(ch: &Channel, height: u64) -> Result<lc_proof::FinalityProof, Api
             }
         }
     });
-    let child = evidence.as_ref().filter(|ev| ev.child.header.height == tip + 1);
-    let chain = committed.chain(child.map(|ev| (ev.child.header.clone(), ev.child.proposer_signature)));
-    let built = lc_proof::build_from_chain(chain, evidence.as_ref().map(|ev| &ev.qc));
+    let above = evidence
+        .iter()
+        .flat_map(|ev| ev.blocks.iter())
+        .filter(|b| b.header.height > last)
+        .map(|b| (b.header.clone(), b.proposer_signature));
+    let built = lc_proof::build_from_chain(committed.chain(above), evidence.as_ref().map(|ev| &ev.qc));
     if let Some(e) = failure {
         return Err(storage(e));
     }

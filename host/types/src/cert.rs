@@ -106,4 +106,18 @@ pub enum ConsensusMsg {
     Vote(VoteMsg),
     /// A timeout certificate formed by the sender.
     Tc(TimeoutCert),
+    /// A quorum certificate (sent when it ends an epoch, so lagging members commit too).
+    Qc(QuorumCert),
+}
+
+impl ConsensusMsg {
+    /// The epoch the message belongs to.
+    pub fn epoch(&self) -> crate::Epoch {
+        match self {
+            Self::Proposal(b) => b.header.epoch,
+            Self::Vote(v) => v.vote.epoch,
+            Self::Tc(tc) => tc.epoch,
+            Self::Qc(qc) => qc.epoch,
+        }
+    }
 }

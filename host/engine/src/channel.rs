@@ -263,6 +263,7 @@ impl Channel {
             });
         }
         let me = state.me;
+        let epoch_number = state.config.number;
         let channel = Arc::new(Self {
             name: def.name.clone(),
             pool: Mutex::new(Mempool::new(params.mempool_max)),
@@ -277,7 +278,11 @@ impl Channel {
             inbox_dropped: AtomicU64::new(0),
             transport: RwLock::new(None),
             in_flight: RwLock::new(HashMap::new()),
-            status: RwLock::new(ChannelStatus { validator: me.is_some(), ..ChannelStatus::default() }),
+            status: RwLock::new(ChannelStatus {
+                validator: me.is_some(),
+                epoch: epoch_number,
+                ..ChannelStatus::default()
+            }),
             stop: AtomicBool::new(false),
             nonce: AtomicU64::new(now_us()),
             rate: Mutex::new((0, 0)),

@@ -60,6 +60,13 @@ enum TxKind {
         #[arg(long, default_value = "{}")]
         params: String,
     },
+    /// Schedule the next epoch (signer must be a channel admin): a ChannelConfig document such as
+    /// `{"epoch_start_height": 120, "consensus": "weighted", "consensus_params": {"weights": [3, 1, 1, 1]}}`
+    /// (optional: `consensus_code_hash`, `members`).
+    Config {
+        /// The ChannelConfig JSON document.
+        json: String,
+    },
 }
 
 fn json_arg(s: &str, what: &str) -> Result<String> {
@@ -80,6 +87,7 @@ pub(crate) fn run(args: TxArgs) -> Result<()> {
             Payload::Call { score: score.clone(), method: method.clone(), params_json: json_arg(params, "--params")? }
         }
         TxKind::Data { json } => Payload::Data { json: json_arg(json, "the data")? },
+        TxKind::Config { json } => Payload::ChannelConfig { json: json_arg(json, "the ChannelConfig document")? },
         TxKind::Deploy { score, library, params } => {
             let bytes = std::fs::read(library).with_context(|| format!("reading {}", library.display()))?;
             Payload::Deploy {

@@ -1,0 +1,92 @@
+//! Epoch switch on a real node with the real consensus plugins: a `ChannelConfig` signed by the
+//! admin (`loopchain tx config`) moves the channel from the `equal` plugin to `weighted` at the
+//! scheduled height; proofs of each epoch verify against that epoch's validator set only, and the
+//! node restarts into the new epoch.
+use lc_system_tests::{binary, free_port, Node};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const FAST: &[&str] = &["INTERVAL_BLOCKGENERATION=0.1"];
+
+fn tx_config(node: &Node, doc: &Value) -> (bool, String) {
+    let key = node.storage.join(node.port.to_string()).join("keys").join("identity.key");
+    let out = Command::new(binary())
+        .args(["tx", "--target", &node.base(), "--key-file"])
+        .arg(&key)
+        .args(["--wait", "config", &doc.to_string()])
+        .output()
+        .expect("run loopchain tx config");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn verify(dir: &Path, proof: &Value, set: &Value) -> (bool, String) {
+    let p = dir.join("proof.json");
+    let s = dir.join("set.json");
+    std::fs::write(&p, proof.to_string()).expect("write");
+    std::fs::write(&s, set.to_string()).expect("write");
+    let out = Command::new(binary())
+        .args(["proof", "verify", "--proof"])
+        .arg(&p)
+        .arg("--validators")
+        .arg(&s)
+        .output()
+        .expect("run loopchain proof verify");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn height(node: &Node) -> u64 {
+    node.progress().1
+}
+
+#[test]
+fn channel_config_switches_the_consensus_plugin_at_the_epoch_boundary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut node = Node::start(&dir.path().join("node"), free_port(), FAST);
+    node.wait_for("height 2", Duration::from_secs(30), |n| height(n) >= 2);
+
+    // Refused: too early a start height (a failure receipt, exit non-zero), nothing scheduled.
+    let (ok, out) = tx_config(&node, &json!({"epoch_start_height": 1, "consensus": "weighted"}));
+    assert!(!ok, "an epoch start in the past must be refused: {out}");
+    assert!(out.contains("epoch_start_height"), "{out}");
+
+    let start = height(&node) + 8;
+    let doc = json!({"epoch_start_height": start, "consensus": "weighted", "consensus_params": {"weights": [3]}});
+    let (ok, out) = tx_config(&node, &doc);
+    assert!(ok, "the admin's ChannelConfig commits: {out}");
+
+    node.wait_for("epoch 1", Duration::from_secs(60), |n| n.get("/api/v1/status/peer").1["epoch"] == 1);
+    node.wait_for("blocks of epoch 1", Duration::from_secs(30), |n| height(n) >= start + 3);
+    for h in [start - 1, start, start + 1] {
+        let (_, b) = node.get(&format!("/api/v1/blocks?height={h}"));
+        assert_eq!(b["block_data_json"]["epoch"], u64::from(h >= start), "epoch of block {h}: {b}");
+    }
+    let (_, set1) = node.get("/api/v1/channel/validators");
+    assert_eq!(set1["epoch"], 1);
+    assert_eq!(set1["validators"][0]["weight"], 3, "the weighted plugin's weights: {set1}");
+    let (status, set0) = node.get("/api/v1/channel/validators?epoch=0");
+    assert_eq!(status, 200, "{set0}");
+    assert_eq!(set0["epoch"], 0);
+    assert_eq!(set0["validators"][0]["weight"], 1);
+
+    // The last block of epoch 0 is proved by epoch 0's set (with the blocks that committed it),
+    // a block of epoch 1 by epoch 1's; never the other way round.
+    let (status, last0) = node.get(&format!("/api/v1/blocks/proof?height={}", start - 1));
+    assert_eq!(status, 200, "{last0}");
+    let (ok, out) = verify(dir.path(), &last0, &set0);
+    assert!(ok, "proof of the last block of epoch 0: {out}");
+    let (ok, _) = verify(dir.path(), &last0, &set1);
+    assert!(!ok, "epoch 1's set must not prove an epoch-0 block");
+    let (status, first1) = node.get(&format!("/api/v1/blocks/proof?height={}", start + 1));
+    assert_eq!(status, 200, "{first1}");
+    let (ok, out) = verify(dir.path(), &first1, &set1);
+    assert!(ok, "proof of a block of epoch 1: {out}");
+
+    // Restart: the node resumes in epoch 1 and keeps committing.
+    let _ = node.signal_and_wait(libc::SIGTERM);
+    node.restart();
+    let h = height(&node);
+    node.wait_for("progress after restart", Duration::from_secs(30), |n| height(n) >= h + 3);
+    assert_eq!(node.get("/api/v1/status/peer").1["epoch"], 1);
+}

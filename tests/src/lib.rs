@@ -2,6 +2,8 @@
 //! on 127.0.0.1 with their own data directories, and talks to them over HTTP.
 #![allow(unreachable_pub, missing_docs)]
 
+pub mod sim;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-const FAST: &[&str] = &["INTERVAL_BLOCKGENERATION=0.1"];
+const FAST: &[&str] = &["INTERVAL_BLOCKGENERATION=0.1", "CONSENSUS_LOG=true"];
 
 fn tx_config(node: &Node, doc: &Value) -> (bool, String) {
     let key = node.storage.join(node.port.to_string()).join("keys").join("identity.key");
@@ -89,4 +89,12 @@ fn channel_config_switches_the_consensus_plugin_at_the_epoch_boundary() {
     let h = height(&node);
     node.wait_for("progress after restart", Duration::from_secs(30), |n| height(n) >= h + 3);
     assert_eq!(node.get("/api/v1/status/peer").1["epoch"], 1);
+
+    // The recorded consensus log (two epochs, a restart) replays with identical decisions.
+    let _ = node.signal_and_wait(libc::SIGTERM);
+    let log = node.storage.join(node.port.to_string()).join("consensus").join("loopchain_default.jsonl");
+    let out = Command::new(binary()).arg("replay").arg(&log).output().expect("run loopchain replay");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "replay: {text}");
+    assert!(text.contains("3 core starts"), "two node starts and one epoch switch: {text}");
 }

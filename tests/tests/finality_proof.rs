@@ -58,7 +58,8 @@ fn node_serves_proofs_that_verify_and_tampering_is_refused() {
     }
 
     let (_, proof) = node.get("/api/v1/blocks/proof?height=2");
-    let tampered: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Change = Box<dyn Fn(&mut Value)>;
+    let tampered: Vec<(&str, Change)> = vec![
         ("block hash", Box::new(|v| flip(v, "/block_hash", 5))),
         ("header state root", Box::new(|v| flip(v, "/headers/0/header/state_root", 0))),
         ("header prev hash", Box::new(|v| flip(v, "/headers/1/header/prev_hash", 63))),
@@ -75,7 +76,7 @@ fn node_serves_proofs_that_verify_and_tampering_is_refused() {
         assert!(!ok, "a proof with a changed {what} must be refused");
         assert!(out.contains("error"), "a reason is printed for {what}: {out}");
     }
-    let mut other_set = set.clone();
+    let mut other_set = set;
     flip(&mut other_set, "/validators/0/bls_key", 9);
     let (ok, out) = verify(dir.path(), &proof, &other_set);
     assert!(!ok, "a different validator key must be refused: {out}");

@@ -61,6 +61,9 @@ pub struct Config {
     /// `TIMEOUT_VOTE_MS`: base vote timeout in ms (default 1000): how long a node waits after a
     /// split vote before its LAZY vote.
     pub timeout_vote_ms: u64,
+    /// `CONSENSUS_LOG`: record every consensus input and decision of each channel to
+    /// `<data>/consensus/<channel>.jsonl` for `loopchain replay` (default false).
+    pub consensus_log: bool,
 
     // ---- storage, blocks, transactions ----
     /// `DEFAULT_STORAGE_PATH`: root of the node's data (default `.storage`).
@@ -132,6 +135,7 @@ impl Default for Config {
             score_invoke_timeout: 10.0,
             timeout_propose_ms: 1000,
             timeout_vote_ms: 1000,
+            consensus_log: false,
         }
     }
 }

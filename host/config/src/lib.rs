@@ -56,6 +56,7 @@
 //! | `SCORE_INVOKE_TIMEOUT` | f64 seconds | 10 |
 //! | `TIMEOUT_PROPOSE_MS` | u64 ms | 1000 |
 //! | `TIMEOUT_VOTE_MS` | u64 ms | 1000 |
+//! | `CONSENSUS_LOG` | bool | false |
 //!
 //! # Example
 //!

@@ -104,10 +104,11 @@ fn key_names_are_the_seed_names() {
         "SCORE_INVOKE_TIMEOUT",
         "TIMEOUT_PROPOSE_MS",
         "TIMEOUT_VOTE_MS",
+        "CONSENSUS_LOG",
     ] {
         assert!(obj.contains_key(key), "missing key {key}");
     }
-    assert_eq!(obj.len(), 32);
+    assert_eq!(obj.len(), 33);
 }
 
 #[test]

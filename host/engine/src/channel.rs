@@ -122,6 +122,8 @@ pub struct ChannelParams {
     pub vote_timeout: Duration,
     /// How far a proposal's timestamp may be ahead of this node's clock.
     pub max_clock_drift: Duration,
+    /// Where to record every consensus input and decision (JSON lines; `loopchain replay`).
+    pub consensus_log: Option<std::path::PathBuf>,
 }
 
 impl Default for ChannelParams {
@@ -140,6 +142,7 @@ impl Default for ChannelParams {
             propose_timeout: Duration::from_millis(1000),
             vote_timeout: Duration::from_millis(1000),
             max_clock_drift: Duration::from_secs(5),
+            consensus_log: None,
         }
     }
 }

@@ -4,6 +4,7 @@ use crate::channel::{Channel, Error};
 use crate::epoch::{meta_epoch_key, EpochChange, EpochRecord, EpochState, META_EPOCH_CURRENT, SYS_NEXT_EPOCH};
 use crate::exec::{BlockContext, Executor, StateRead};
 use crate::now_us;
+use crate::replay::Recorder;
 use lc_crypto::bls::{self, VerifiedSignature};
 use lc_lft::{BlockInfo, Input, Lft, Output, QcInfo, Resume, TcInfo, Timer};
 use lc_safety::{SafetyGuard, SignedVote};
@@ -119,6 +120,7 @@ enum Refusal {
 
 pub(crate) struct Driver<'a> {
     ch: &'a Channel,
+    recorder: Option<Recorder>,
     /// The current epoch (also published in the channel for readers).
     es: Arc<EpochState>,
     /// The previous epoch: the QC of the new epoch's root block is one of its certificates.
@@ -183,8 +185,26 @@ impl<'a> Driver<'a> {
             // Restarted between the end of an epoch and the switch: nothing to resume above it.
             resume = Resume { committed, high_qc: committed, last_voted_round: committed.round };
         }
-        let mut lft = Lft::new(es.info.clone(), es.me, resume);
+        let mut recorder = match &ch.params.consensus_log {
+            Some(path) => match Recorder::open(path) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    warn!(channel = %ch.name, path = %path.display(), error = %e, "cannot open the consensus log; not recording");
+                    None
+                }
+            },
+            None => None,
+        };
+        let info = match recorder.as_mut() {
+            Some(r) => r.wrap(&es.info),
+            None => es.info.clone(),
+        };
+        let mut lft = Lft::new(info, es.me, resume);
+        if let Some(r) = recorder.as_mut() {
+            r.create(&es.info, es.me, resume);
+        }
         let mut driver = Self {
+            recorder,
             ch,
             lft: Lft::from_root(es.info.clone(), None, committed),
             es: Arc::clone(&es),
@@ -218,12 +238,29 @@ impl<'a> Driver<'a> {
             let hash = block.hash();
             if driver.replay_execution(block)? {
                 if let Some(info) = driver.pending.get(&hash).map(|p| driver.block_info(&p.block, &p.writes)) {
-                    let _ = lft.handle(Input::Block(info?));
+                    let input = Input::Block(info?);
+                    let _ = lft.handle(input.clone());
+                    if let Some(r) = driver.recorder.as_mut() {
+                        r.restore(&input);
+                    }
                 }
             }
         }
         driver.lft = lft;
         Ok(driver)
+    }
+
+    /// Feeds the core one input (recording it when the consensus log is on).
+    fn feed(&mut self, input: Input) -> lc_lft::Step {
+        match self.recorder.as_mut() {
+            None => self.lft.handle(input),
+            Some(r) => {
+                r.clear();
+                let step = self.lft.handle(input.clone());
+                r.step(&input, &step);
+                step
+            }
+        }
     }
 
     fn load_pending(&self, tip_height: Height) -> Result<Vec<Block>, Error> {
@@ -286,6 +323,9 @@ impl<'a> Driver<'a> {
 
     pub(crate) fn run(&mut self) -> Result<(), Error> {
         let start = self.lft.start();
+        if let Some(r) = self.recorder.as_mut() {
+            r.start(&start);
+        }
         self.process(start)?;
         info!(channel = %self.ch.name, height = self.ch.status.read().height, round = self.lft.round(),
             validator = self.es.me.is_some(), "channel started");
@@ -332,7 +372,7 @@ impl<'a> Driver<'a> {
                 if at <= now {
                     *slot = None;
                     debug!(channel = %self.ch.name, round, ?timer, "timer fired");
-                    let step = self.lft.handle(Input::Timeout { timer, round });
+                    let step = self.feed(Input::Timeout { timer, round });
                     self.process(step.outputs)?;
                 }
             }
@@ -495,7 +535,7 @@ impl<'a> Driver<'a> {
         self.pending.insert(info.hash, PendingBlock { block, receipts, writes, own_txs: true });
         self.last_block_at = Instant::now();
         ch.status.write().made_block_count += 1;
-        let step = self.lft.handle(Input::Proposal(info));
+        let step = self.feed(Input::Proposal(info));
         if let Some(e) = step.rejected {
             warn!(channel = %ch.name, error = %e, "the core refused this node's own proposal");
         }
@@ -532,11 +572,8 @@ impl<'a> Driver<'a> {
         match msg {
             ConsensusMsg::Qc(qc) => match self.check_qc(&qc) {
                 Ok(()) => {
-                    let step = self.lft.handle(Input::Qc(QcInfo {
-                        round: qc.round,
-                        height: qc.height,
-                        block_hash: qc.block_hash,
-                    }));
+                    let step =
+                        self.feed(Input::Qc(QcInfo { round: qc.round, height: qc.height, block_hash: qc.block_hash }));
                     self.process(step.outputs)
                 }
                 Err(e) => {
@@ -548,7 +585,7 @@ impl<'a> Driver<'a> {
             ConsensusMsg::Vote(v) => self.on_vote(v),
             ConsensusMsg::Tc(tc) => match self.check_tc(&tc) {
                 Ok(()) => {
-                    let step = self.lft.handle(Input::Tc(tc_info(&tc)));
+                    let step = self.feed(Input::Tc(tc_info(&tc)));
                     self.process(step.outputs)
                 }
                 Err(e) => {
@@ -621,7 +658,7 @@ impl<'a> Driver<'a> {
             }
             Err(Refusal::Invalid(why)) => {
                 warn!(channel = %self.ch.name, block = %hash, round, height = block.header.height, why, "invalid proposal: voting NONE");
-                let step = self.lft.handle(Input::ProposalFailed { round });
+                let step = self.feed(Input::ProposalFailed { round });
                 return self.process(step.outputs);
             }
         }
@@ -636,12 +673,12 @@ impl<'a> Driver<'a> {
         {
             error!(channel = %self.ch.name, height = block.header.height, block = %hash,
                 "re-execution gives a different state or receipts root: voting NONE");
-            let step = self.lft.handle(Input::ProposalFailed { round });
+            let step = self.feed(Input::ProposalFailed { round });
             return self.process(step.outputs);
         }
         self.store_pending(&block)?;
         self.pending.insert(hash, PendingBlock { block, receipts, writes, own_txs: false });
-        let step = self.lft.handle(Input::Proposal(info));
+        let step = self.feed(Input::Proposal(info));
         if let Some(e) = &step.rejected {
             debug!(channel = %self.ch.name, block = %hash, error = %e, "proposal refused by consensus");
         }
@@ -682,9 +719,9 @@ impl<'a> Driver<'a> {
             Ok(p) => p,
             Err(_) => {
                 // Not here (block sync arrives with the network): take its certificates only.
-                let mut out = self.lft.handle(Input::Qc(qc_info)).outputs;
+                let mut out = self.feed(Input::Qc(qc_info)).outputs;
                 if let Some(tc) = &h.tc {
-                    out.extend(self.lft.handle(Input::Tc(tc_info(tc))).outputs);
+                    out.extend(self.feed(Input::Tc(tc_info(tc))).outputs);
                 }
                 let _ = self.process(out);
                 return Err(Refusal::Ignore("unknown parent".into()));
@@ -787,7 +824,7 @@ impl<'a> Driver<'a> {
                 Input::TimeoutVote { voter, round: v.round, high_qc }
             }
         };
-        let step = self.lft.handle(input);
+        let step = self.feed(input);
         if let Some(e) = &step.rejected {
             debug!(channel = %self.ch.name, voter, error = %e, "vote refused by consensus");
         }
@@ -856,6 +893,11 @@ impl<'a> Driver<'a> {
                     let epoch = self.lft.epoch().epoch;
                     let Some(guard) = self.guard.as_mut() else { continue };
                     debug!(channel = %self.ch.name, round, ?kind, "timeout vote");
+                    // Members still in an earlier round catch up through the TC that ended it (a
+                    // broadcast TC may have been lost; this repeats with every timeout vote).
+                    if let Some(tc) = round.checked_sub(1).and_then(|r| self.tcs.get(&r)) {
+                        self.ch.broadcast(ConsensusMsg::Tc(tc.clone()));
+                    }
                     match guard.sign_timeout(epoch, round, full_qc.as_ref()) {
                         Ok(vote) => {
                             let carried = self.guard.as_ref().and_then(|g| g.data().high_qc.clone());
@@ -934,7 +976,14 @@ impl<'a> Driver<'a> {
         self.es = Arc::clone(&new);
         ch.set_epoch_state(Arc::clone(&new));
         let root = QcInfo { round: last_header.round, height: last_header.height, block_hash: last };
-        self.lft = Lft::from_root(new.info.clone(), new.me, root);
+        let info = match self.recorder.as_mut() {
+            Some(r) => r.wrap(&new.info),
+            None => new.info.clone(),
+        };
+        self.lft = Lft::from_root(info, new.me, root);
+        if let Some(r) = self.recorder.as_mut() {
+            r.create(&new.info, new.me, Resume { committed: root, high_qc: root, last_voted_round: root.round });
+        }
         self.yes_sigs.clear();
         self.timeout_sigs.clear();
         self.tcs.clear();
@@ -942,6 +991,9 @@ impl<'a> Driver<'a> {
         self.propose_timer = None;
         self.vote_timer = None;
         let start = self.lft.start();
+        if let Some(r) = self.recorder.as_mut() {
+            r.start(&start);
+        }
         self.process(start)?;
         let early: Vec<ConsensusMsg> = self.early.drain(..).collect();
         for msg in early {

@@ -22,6 +22,7 @@ mod epoch;
 mod exec;
 mod hub;
 mod mempool;
+pub mod replay;
 mod score;
 
 pub use admit::AdmitError;

@@ -6,6 +6,7 @@
 //! - `loopchain tx call|data|deploy ...` signs and sends one transaction.
 //! - `loopchain score new NAME` scaffolds a SCORE crate.
 //! - `loopchain proof verify --proof FILE --validators FILE` checks a finality proof.
+//! - `loopchain replay FILE` re-runs a recorded consensus log and checks every decision.
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -14,6 +15,7 @@ mod consensus_libs;
 mod keys;
 mod peer;
 mod proof;
+mod replay;
 mod score_new;
 mod scores;
 mod tx;
@@ -44,6 +46,8 @@ enum Cmd {
     /// Finality proofs.
     #[command(subcommand)]
     Proof(ProofCmd),
+    /// Re-run a recorded consensus log (CONSENSUS_LOG=true) and check every decision.
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Cmd::Tx(args) => tx::run(args),
         Cmd::Score(ScoreCmd::New(args)) => score_new::run(args),
         Cmd::Proof(ProofCmd::Verify(args)) => proof::verify(args),
+        Cmd::Replay(args) => replay::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -54,7 +54,7 @@ fn init_logging(cfg: &Config) {
     }
 }
 
-fn channel_params(cfg: &Config) -> ChannelParams {
+fn channel_params(cfg: &Config, channel: &str) -> ChannelParams {
     ChannelParams {
         interval: Duration::from_secs_f64(cfg.interval_blockgeneration),
         allow_empty_blocks: cfg.allow_make_empty_block,
@@ -68,6 +68,7 @@ fn channel_params(cfg: &Config) -> ChannelParams {
         invoke_timeout: Duration::from_secs_f64(cfg.score_invoke_timeout),
         propose_timeout: Duration::from_millis(cfg.timeout_propose_ms),
         vote_timeout: Duration::from_millis(cfg.timeout_vote_ms),
+        consensus_log: cfg.consensus_log.then(|| cfg.data_dir().join("consensus").join(format!("{channel}.jsonl"))),
         ..ChannelParams::default()
     }
 }
@@ -169,7 +170,7 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
     }
     let preferred = consensus_libs::stage_all(&consensus_registry, &plugin_dirs);
     let schemes = Arc::new(PluginSchemes::new(Arc::clone(&consensus_registry), preferred));
-    let channel = Channel::open(channel_params(&cfg), store, &def, key, Some(bls), schemes)?;
+    let channel = Channel::open(channel_params(&cfg, &def.name), store, &def, key, Some(bls), schemes)?;
     let _consensus_watcher = match consensus_libs::watch(Arc::clone(&consensus_registry), lib_dir.clone()) {
         Ok(w) => Some(w),
         Err(e) => {

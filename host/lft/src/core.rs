@@ -544,6 +544,9 @@ impl Lft {
         if !parent_known {
             return Err(Error::UnknownParent(b.parent));
         }
+        if self.blocks.get(&b.parent).is_some_and(|p| p.height + 1 != b.height) {
+            return Err(Error::BadLink("height is not the parent block's height + 1"));
+        }
         if let Some(last) = self.scheduled_end(&b.parent) {
             if b.height > last && !b.empty {
                 return Err(Error::NotEmpty(b.height));
@@ -598,10 +601,14 @@ impl Lft {
     fn scheduled_end(&self, tip: &Hash) -> Option<Height> {
         let mut end = self.last_height;
         let mut cursor = *tip;
-        while let Some(b) = self.blocks.get(&cursor) {
+        let mut below = Height::MAX;
+        // Heights strictly decrease along parents (checked on insert); the bound also stops any
+        // walk a corrupted tree could make endless.
+        while let Some(b) = self.blocks.get(&cursor).filter(|b| b.height < below) {
             if let Some(e) = b.epoch_end {
                 end = Some(end.map_or(e, |x| x.min(e)));
             }
+            below = b.height;
             cursor = b.parent;
         }
         end
@@ -809,14 +816,16 @@ impl Lft {
         let Some((target, evidence)) = self.commit_target else { return };
         let mut chain = Vec::new();
         let mut cursor = target;
+        let mut below = Height::MAX;
         while cursor != self.committed.block_hash {
             let Some(b) = self.blocks.get(&cursor) else { return }; // missing ancestor: wait for sync
-            if b.height <= self.committed.height {
+            if b.height <= self.committed.height || b.height >= below {
                 // Not a descendant of the committed block: a conflicting commit (only a broken core
                 // or a Byzantine quorum gets here). Refuse it.
                 self.commit_target = None;
                 return;
             }
+            below = b.height;
             chain.push(*b);
             cursor = b.parent;
         }

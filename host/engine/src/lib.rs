@@ -2,14 +2,20 @@
 //!
 //! A [`Channel`] owns one chain: it admits transactions into a bounded [`Mempool`] (signature,
 //! channel, size, timestamp window and duplicate checks, see [`AdmitError`]), and a dedicated
-//! driver thread ([`Channel::spawn`]) drives the pure LFT core (`lc-lft`): when the core asks for
-//! a proposal, the driver selects transactions, executes them with the channel's [`Executor`] on
-//! top of the parent's state, builds and signs the block, feeds it back, casts its vote, and
-//! writes every committed block to storage as one synced batch.
+//! driver thread ([`Channel::spawn`]) drives the pure LFT core (`lc-lft`) with real timers: it
+//! builds and executes proposals when this node leads, validates and re-executes other leaders'
+//! proposals, verifies BLS votes and certificates, has the safety guard (`lc-safety`) sign votes
+//! after persisting its state, aggregates QCs and TCs, and writes every committed block as one
+//! synced batch. Consensus messages leave through the channel's [`Transport`] ([`InProcessHub`]
+//! connects channels of one process) and arrive through [`Channel::deliver`] (bounded inbox).
 //!
-//! Pacing (DESIGN §10): with pending transactions, or a candidate that carries transactions, the
-//! leader proposes as soon as it holds the parent's certificate; otherwise empty blocks come every
-//! `interval` when `allow_empty_blocks` is on.
+//! Epochs ([`EpochState`]) come from the channel definition and committed `ChannelConfig`
+//! transactions; a [`SchemeSource`] (the consensus plugins, [`PluginSchemes`]) supplies each
+//! epoch's weights, groups and proposer order. [`replay`] records and re-runs consensus decisions.
+//!
+//! Pacing (DESIGN §10): rounds advance on certificates; with pending transactions, or a parent
+//! carrying transactions, the leader proposes as soon as it holds the parent's QC; otherwise empty
+//! blocks come every `interval` when `allow_empty_blocks` is on.
 //!
 //! Everything callers see ([`Channel::tx_status`], [`Channel::status`]) reflects committed state
 //! plus the in-flight set: a transaction is `Pending` until its block is committed.

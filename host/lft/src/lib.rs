@@ -7,17 +7,22 @@
 //! input, and persistence is the host's duty for every output that says so.
 //!
 //! Rules (see `shared/reference/lft.md`):
-//! - one leader per round ([`EpochInfo::proposer`]); the leader extends its high QC;
+//! - one leader per round ([`EpochInfo::proposer`], from the consensus plugin's schedule); the
+//!   leader extends its high QC, carrying the TC of the previous round when it entered through one;
+//! - a round is entered on a QC of the previous round or a TC of it — or of any later round (jump
+//!   ahead); every verified QC raises the high QC;
 //! - a validator votes at most once per round, only for a block of the current round from its
-//!   leader whose parent is the certified block it names (`qc_round`), and only if
-//!   `qc_round == round − 1` (timeout certificates arrive with the consensus work);
-//! - a block whose yes votes reach a weighted quorum (`3 × weight > 2 × total`) becomes the new
-//!   candidate (high QC); **commit rule**: if the certified block's parent was certified in the
-//!   directly preceding round, the parent and its uncommitted ancestors commit.
+//!   leader whose parent is the block its QC certifies (height + 1), and only if the QC is of round
+//!   `r − 1`, or the block carries TC(`r − 1`) and its QC is at least as high as the TC's highest
+//!   signed high-QC round;
+//! - NONE (no valid proposal in time) and LAZY (votes of a quorum, no certified block) are timeout
+//!   votes carrying the high QC; a quorum of them is a TC; a yes vote never follows a timeout vote
+//!   in the same round;
+//! - quorum: `3 × weight > 2 × total` in integers (groups count only with an internal quorum);
+//! - **commit rule**: a block certified in the round right after its parent's commits the parent
+//!   and its uncommitted ancestors; an epoch end scheduled in the chain caps commits.
 //!
-//! With one validator this degenerates to propose → self-vote → candidate → commit of the parent,
-//! which is how a single-validator channel runs today. Timeout votes (NONE/LAZY), timeout
-//! certificates and BLS aggregation are added by the LFT issue behind this same API.
+//! Byzantine or stale input is refused with an [`enum@Error`] in [`Step::rejected`]; nothing panics.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -297,3 +297,20 @@ pub fn dev_address(account: u64) -> String {
 pub fn profile_dir() -> &'static Path {
     binary().parent().expect("profile dir")
 }
+
+/// Runs `loopchain proof verify` on `proof` and `set` (written to files in `dir`): whether it
+/// exited 0, and everything it printed.
+pub fn verify_proof(dir: &Path, proof: &Value, set: &Value) -> (bool, String) {
+    let p = dir.join("proof.json");
+    let s = dir.join("validators.json");
+    std::fs::write(&p, proof.to_string()).expect("write proof");
+    std::fs::write(&s, set.to_string()).expect("write set");
+    let out = Command::new(binary())
+        .args(["proof", "verify", "--proof"])
+        .arg(&p)
+        .arg("--validators")
+        .arg(&s)
+        .output()
+        .expect("run loopchain proof verify");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}

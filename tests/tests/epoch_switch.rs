@@ -2,9 +2,8 @@
 //! admin (`loopchain tx config`) moves the channel from the `equal` plugin to `weighted` at the
 //! scheduled height; proofs of each epoch verify against that epoch's validator set only, and the
 //! node restarts into the new epoch.
-use lc_system_tests::{binary, free_port, Node};
+use lc_system_tests::{binary, free_port, verify_proof, Node};
 use serde_json::{json, Value};
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -21,20 +20,6 @@ fn tx_config(node: &Node, doc: &Value) -> (bool, String) {
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
-fn verify(dir: &Path, proof: &Value, set: &Value) -> (bool, String) {
-    let p = dir.join("proof.json");
-    let s = dir.join("set.json");
-    std::fs::write(&p, proof.to_string()).expect("write");
-    std::fs::write(&s, set.to_string()).expect("write");
-    let out = Command::new(binary())
-        .args(["proof", "verify", "--proof"])
-        .arg(&p)
-        .arg("--validators")
-        .arg(&s)
-        .output()
-        .expect("run loopchain proof verify");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-}
 
 fn height(node: &Node) -> u64 {
     node.progress().1
@@ -74,13 +59,13 @@ fn channel_config_switches_the_consensus_plugin_at_the_epoch_boundary() {
     // a block of epoch 1 by epoch 1's; never the other way round.
     let (status, last0) = node.get(&format!("/api/v1/blocks/proof?height={}", start - 1));
     assert_eq!(status, 200, "{last0}");
-    let (ok, out) = verify(dir.path(), &last0, &set0);
+    let (ok, out) = verify_proof(dir.path(), &last0, &set0);
     assert!(ok, "proof of the last block of epoch 0: {out}");
-    let (ok, _) = verify(dir.path(), &last0, &set1);
+    let (ok, _) = verify_proof(dir.path(), &last0, &set1);
     assert!(!ok, "epoch 1's set must not prove an epoch-0 block");
     let (status, first1) = node.get(&format!("/api/v1/blocks/proof?height={}", start + 1));
     assert_eq!(status, 200, "{first1}");
-    let (ok, out) = verify(dir.path(), &first1, &set1);
+    let (ok, out) = verify_proof(dir.path(), &first1, &set1);
     assert!(ok, "proof of a block of epoch 1: {out}");
 
     // Restart: the node resumes in epoch 1 and keeps committing.

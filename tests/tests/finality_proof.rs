@@ -1,28 +1,11 @@
 //! Finality proofs end to end: a running node serves its validator set and proofs over REST, and
 //! `loopchain proof verify` accepts them — and rejects any altered byte, with a reason.
-use lc_system_tests::{binary, free_port, Node};
+use lc_system_tests::{free_port, verify_proof, Node};
 use serde_json::Value;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 const FAST: &[&str] = &["INTERVAL_BLOCKGENERATION=0.1"];
 
-fn verify(dir: &Path, proof: &Value, set: &Value) -> (bool, String) {
-    let p = dir.join("proof.json");
-    let s = dir.join("validators.json");
-    std::fs::write(&p, proof.to_string()).expect("write proof");
-    std::fs::write(&s, set.to_string()).expect("write set");
-    let out = Command::new(binary())
-        .args(["proof", "verify", "--proof"])
-        .arg(&p)
-        .arg("--validators")
-        .arg(&s)
-        .output()
-        .expect("run loopchain proof verify");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
 
 /// Replaces the hex digit at `pos` of a string field with a different digit.
 fn flip(v: &mut Value, pointer: &str, pos: usize) {
@@ -52,7 +35,7 @@ fn node_serves_proofs_that_verify_and_tampering_is_refused() {
         let (status, proof) = node.get(&format!("/api/v1/blocks/proof?height={height}"));
         assert_eq!(status, 200, "proof of {height}: {proof}");
         assert_eq!(proof["height"], height);
-        let (ok, out) = verify(dir.path(), &proof, &set);
+        let (ok, out) = verify_proof(dir.path(), &proof, &set);
         assert!(ok, "proof of block {height} must verify: {out}");
         assert!(out.contains("is final"), "{out}");
     }
@@ -72,13 +55,13 @@ fn node_serves_proofs_that_verify_and_tampering_is_refused() {
     for (what, change) in tampered {
         let mut p = proof.clone();
         change(&mut p);
-        let (ok, out) = verify(dir.path(), &p, &set);
+        let (ok, out) = verify_proof(dir.path(), &p, &set);
         assert!(!ok, "a proof with a changed {what} must be refused");
         assert!(out.contains("error"), "a reason is printed for {what}: {out}");
     }
     let mut other_set = set;
     flip(&mut other_set, "/validators/0/bls_key", 9);
-    let (ok, out) = verify(dir.path(), &proof, &other_set);
+    let (ok, out) = verify_proof(dir.path(), &proof, &other_set);
     assert!(!ok, "a different validator key must be refused: {out}");
 
     let (status, _) = node.get("/api/v1/blocks/proof?height=0");

@@ -1,15 +1,14 @@
 //! Consensus-scheme libraries: loading ([`ConsensusRegistry`]) and the host side of a configured
 //! scheme ([`ConsensusScheme`]), which builds an `lc_lft::EpochInfo` and serves as its proposer
 //! schedule.
+use crate::store::{PluginKind, Store};
 use lc_lft::{EpochInfo, Group, ProposerSchedule, Validator};
-use lc_types::{sha3, Epoch, Hash, PublicKey, Round};
+use lc_types::{Epoch, Hash, PublicKey, Round};
 use loopchain_plugin_api::abi_stable::library::lib_header_from_path;
 use loopchain_plugin_api::abi_stable::std_types::RResult;
 use loopchain_plugin_api::consensus::{member_specs, VotingMember};
 use loopchain_plugin_api::{ConsensusModuleRef, SchemeHandleBox, SchemeMetadata, CONSENSUS_API_VERSION};
 use parking_lot::Mutex;
-use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
@@ -137,107 +136,31 @@ fn valid_scheme_name(name: &str) -> bool {
 /// Libraries are never unloaded: memory grows by one image per staged version.
 #[derive(Debug)]
 pub struct ConsensusRegistry {
-    dir: PathBuf,
-    loaded: Mutex<BTreeMap<Hash, Arc<ConsensusLibrary>>>,
-    staging: Mutex<()>,
+    store: Store<ConsensusKind>,
 }
 
-impl ConsensusRegistry {
-    /// A registry keeping its content-addressed copies in `dir` (created when missing).
-    pub fn new(dir: &Path) -> Result<Self, ConsensusLoadError> {
-        std::fs::create_dir_all(dir).map_err(|source| ConsensusLoadError::Io { path: dir.to_path_buf(), source })?;
-        Ok(Self { dir: dir.to_path_buf(), loaded: Mutex::new(BTreeMap::new()), staging: Mutex::new(()) })
+/// Consensus-scheme libraries as a [`PluginKind`] of the shared store.
+#[derive(Debug)]
+pub(crate) struct ConsensusKind;
+
+impl PluginKind for ConsensusKind {
+    type Lib = ConsensusLibrary;
+    type Error = ConsensusLoadError;
+    const STEM: &'static str = "consensus";
+
+    fn io(path: PathBuf, source: std::io::Error) -> ConsensusLoadError {
+        ConsensusLoadError::Io { path, source }
     }
 
-    /// The directory of the content-addressed copies.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    fn refused(path: PathBuf, reason: String) -> ConsensusLoadError {
+        ConsensusLoadError::Library { path, reason }
     }
 
-    /// Loads every content-addressed copy already in the directory (after a restart). Files whose
-    /// content no longer matches their name, or that fail to load, are reported and skipped.
-    pub fn load_existing(&self) -> Vec<ConsensusLoadError> {
-        let mut errors = Vec::new();
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return errors };
-        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        paths.sort();
-        for p in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "so")) {
-            let bytes = match std::fs::read(&p) {
-                Ok(b) => b,
-                Err(source) => {
-                    errors.push(ConsensusLoadError::Io { path: p, source });
-                    continue;
-                }
-            };
-            let named = p.file_stem().and_then(|s| s.to_str()).and_then(|s| s.rsplit('-').next()).map(str::to_owned);
-            let actual = sha3(&bytes);
-            if named.as_deref() != Some(actual.to_hex().as_str()) {
-                errors.push(ConsensusLoadError::Library {
-                    path: p,
-                    reason: format!("content hash {actual} does not match the file name; skipped"),
-                });
-                continue;
-            }
-            if let Err(e) = self.stage_bytes(&p, &bytes) {
-                errors.push(e);
-            }
-        }
-        errors
-    }
-
-    /// Stages a library file: hash, content-addressed copy, load, check. Idempotent by hash.
-    pub fn stage(&self, src: &Path) -> Result<Arc<ConsensusLibrary>, ConsensusLoadError> {
-        let bytes = std::fs::read(src).map_err(|source| ConsensusLoadError::Io { path: src.to_path_buf(), source })?;
-        self.stage_bytes(src, &bytes)
-    }
-
-    /// Stages library bytes (from a file or from a peer); `origin` names them in errors.
-    pub fn stage_bytes(&self, origin: &Path, bytes: &[u8]) -> Result<Arc<ConsensusLibrary>, ConsensusLoadError> {
-        let _staging = self.staging.lock();
-        let code_hash = sha3(bytes);
-        if let Some(lib) = self.loaded.lock().get(&code_hash) {
-            return Ok(Arc::clone(lib));
-        }
-        let stem = origin
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .map(|s| s.split('-').next().unwrap_or(s).to_owned())
-            .unwrap_or_else(|| "consensus".into());
-        let path = self.dir.join(format!("{stem}-{code_hash}.so"));
-        if !path.exists() {
-            let tmp = self.dir.join(format!(".{stem}-{code_hash}.tmp"));
-            let write = || -> std::io::Result<()> {
-                let mut f = std::fs::File::create(&tmp)?;
-                f.write_all(bytes)?;
-                f.sync_all()?;
-                std::fs::rename(&tmp, &path)
-            };
-            write().map_err(|source| ConsensusLoadError::Io { path: path.clone(), source })?;
-        }
-        let checked = Self::open(origin, &path);
-        if checked.is_err() {
-            // Keep only copies that load: a refused build leaves nothing behind.
-            let _ = std::fs::remove_file(&path);
-        }
-        let (module, meta) = checked?;
-        let lib = Arc::new(ConsensusLibrary {
-            code_hash,
-            path,
-            name: meta.name.into_string(),
-            version: meta.version.into_string(),
-            weight_proportional: meta.weight_proportional,
-            module,
-        });
-        info!(scheme = %lib.name, version = %lib.version, code_hash = %code_hash, "staged consensus library");
-        self.loaded.lock().insert(code_hash, Arc::clone(&lib));
-        Ok(lib)
-    }
-
-    fn open(origin: &Path, path: &Path) -> Result<(ConsensusModuleRef, SchemeMetadata), ConsensusLoadError> {
+    fn open(origin: &Path, path: PathBuf, code_hash: Hash) -> Result<ConsensusLibrary, ConsensusLoadError> {
         let refused = |reason: String| ConsensusLoadError::Library { path: origin.to_path_buf(), reason };
-        let header = lib_header_from_path(path).map_err(|e| refused(e.to_string()))?;
+        let header = lib_header_from_path(&path).map_err(|e| refused(e.to_string()))?;
         let module = header.init_root_module::<ConsensusModuleRef>().map_err(|e| refused(e.to_string()))?;
-        let meta = (module.metadata())();
+        let meta: SchemeMetadata = (module.metadata())();
         if meta.api_version != CONSENSUS_API_VERSION {
             return Err(ConsensusLoadError::ApiVersion {
                 path: origin.to_path_buf(),
@@ -248,17 +171,54 @@ impl ConsensusRegistry {
         if !valid_scheme_name(meta.name.as_str()) {
             return Err(refused(format!("scheme name {:?} is invalid: use 1-64 of [a-z0-9_-]", meta.name.as_str())));
         }
-        Ok((module, meta))
+        let lib = ConsensusLibrary {
+            code_hash,
+            path,
+            name: meta.name.into_string(),
+            version: meta.version.into_string(),
+            weight_proportional: meta.weight_proportional,
+            module,
+        };
+        info!(scheme = %lib.name, version = %lib.version, code_hash = %code_hash, "staged consensus library");
+        Ok(lib)
+    }
+}
+
+impl ConsensusRegistry {
+    /// A registry keeping its content-addressed copies in `dir` (created when missing).
+    pub fn new(dir: &Path) -> Result<Self, ConsensusLoadError> {
+        Ok(Self { store: Store::new(dir)? })
+    }
+
+    /// The directory of the content-addressed copies.
+    pub fn dir(&self) -> &Path {
+        self.store.dir()
+    }
+
+    /// Loads every content-addressed copy already in the directory (after a restart). Files whose
+    /// content no longer matches their name, or that fail to load, are reported and skipped.
+    pub fn load_existing(&self) -> Vec<ConsensusLoadError> {
+        self.store.load_existing()
+    }
+
+    /// Stages a library file: hash, content-addressed copy, load, check. Idempotent by hash.
+    pub fn stage(&self, src: &Path) -> Result<Arc<ConsensusLibrary>, ConsensusLoadError> {
+        self.store.stage(src)
+    }
+
+    /// Stages library bytes (from a file or from a peer); `origin` names them in errors.
+    pub fn stage_bytes(&self, origin: &Path, bytes: &[u8]) -> Result<Arc<ConsensusLibrary>, ConsensusLoadError> {
+        self.store.stage_bytes(origin, bytes)
     }
 
     /// A staged library by code hash.
     pub fn get(&self, code_hash: &Hash) -> Option<Arc<ConsensusLibrary>> {
-        self.loaded.lock().get(code_hash).cloned()
+        self.store.get(code_hash)
     }
 
     /// Every staged library, by code hash.
     pub fn all(&self) -> Vec<Arc<ConsensusLibrary>> {
-        self.loaded.lock().values().cloned().collect()
+        self.store.all()
     }
 }
 

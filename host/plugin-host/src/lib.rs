@@ -21,6 +21,7 @@
 mod consensus;
 mod context;
 mod registry;
+mod store;
 
 pub use consensus::{ConsensusLibrary, ConsensusLoadError, ConsensusRegistry, ConsensusScheme, SchemeError};
 pub use context::{namespaced_key, CallContext, CallEnv};

@@ -1,12 +1,10 @@
 use crate::context::CallContext;
-use lc_types::{sha3, Hash};
+use crate::store::{PluginKind, Store};
+use lc_types::Hash;
 use loopchain_plugin_api::abi_stable::library::lib_header_from_path;
 use loopchain_plugin_api::abi_stable::sabi_trait::TD_Opaque;
 use loopchain_plugin_api::abi_stable::std_types::{RResult, RString};
 use loopchain_plugin_api::{HostContext_TO, ScoreModuleRef, SCORE_API_VERSION};
-use parking_lot::Mutex;
-use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
@@ -121,104 +119,26 @@ pub fn valid_score_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
-/// All SCORE libraries a node has staged, by code hash.
+/// SCORE libraries as a [`PluginKind`] of the shared store.
 #[derive(Debug)]
-pub struct ScoreRegistry {
-    dir: PathBuf,
-    loaded: Mutex<BTreeMap<Hash, Arc<ScoreLibrary>>>,
-    staging: Mutex<()>,
-}
+pub(crate) struct ScoreKind;
 
-impl ScoreRegistry {
-    /// A registry keeping its content-addressed copies in `dir` (created when missing).
-    pub fn new(dir: &Path) -> Result<Self, LoadError> {
-        std::fs::create_dir_all(dir).map_err(|source| LoadError::Io { path: dir.to_path_buf(), source })?;
-        Ok(Self { dir: dir.to_path_buf(), loaded: Mutex::new(BTreeMap::new()), staging: Mutex::new(()) })
+impl PluginKind for ScoreKind {
+    type Lib = ScoreLibrary;
+    type Error = LoadError;
+    const STEM: &'static str = "score";
+
+    fn io(path: PathBuf, source: std::io::Error) -> LoadError {
+        LoadError::Io { path, source }
     }
 
-    /// Loads every content-addressed copy already in the directory (after a restart). Files
-    /// whose content no longer matches their name, or that fail to load, are reported and skipped.
-    pub fn load_existing(&self) -> Vec<LoadError> {
-        let mut errors = Vec::new();
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return errors };
-        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        paths.sort();
-        for p in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "so")) {
-            let bytes = match std::fs::read(&p) {
-                Ok(b) => b,
-                Err(source) => {
-                    errors.push(LoadError::Io { path: p, source });
-                    continue;
-                }
-            };
-            // A copy is named after its content: anything else was altered on disk.
-            let named = p.file_stem().and_then(|s| s.to_str()).and_then(|s| s.rsplit('-').next()).map(str::to_owned);
-            let actual = sha3(&bytes);
-            if named.as_deref() != Some(actual.to_hex().as_str()) {
-                errors.push(LoadError::Library {
-                    path: p,
-                    reason: format!("content hash {actual} does not match the file name; skipped"),
-                });
-                continue;
-            }
-            if let Err(e) = self.stage_bytes(&p, &bytes) {
-                errors.push(e);
-            }
-        }
-        errors
+    fn refused(path: PathBuf, reason: String) -> LoadError {
+        LoadError::Library { path, reason }
     }
 
-    /// Stages a library file: hash, content-addressed copy, load, check. Idempotent by hash.
-    pub fn stage(&self, src: &Path) -> Result<Arc<ScoreLibrary>, LoadError> {
-        let bytes = std::fs::read(src).map_err(|source| LoadError::Io { path: src.to_path_buf(), source })?;
-        self.stage_bytes(src, &bytes)
-    }
-
-    /// Stages library bytes (from a file or, later, from a peer); `origin` names them in errors.
-    pub fn stage_bytes(&self, origin: &Path, bytes: &[u8]) -> Result<Arc<ScoreLibrary>, LoadError> {
-        // One staging at a time: copies, loads and the map stay consistent.
-        let _staging = self.staging.lock();
-        let code_hash = sha3(bytes);
-        if let Some(lib) = self.loaded.lock().get(&code_hash) {
-            return Ok(Arc::clone(lib));
-        }
-        let stem = origin
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .map(|s| s.split('-').next().unwrap_or(s).to_owned())
-            .unwrap_or_else(|| "score".into());
-        let path = self.dir.join(format!("{stem}-{code_hash}.so"));
-        if !path.exists() {
-            let tmp = self.dir.join(format!(".{stem}-{code_hash}.tmp"));
-            let write = || -> std::io::Result<()> {
-                let mut f = std::fs::File::create(&tmp)?;
-                f.write_all(bytes)?;
-                f.sync_all()?;
-                std::fs::rename(&tmp, &path)
-            };
-            write().map_err(|source| LoadError::Io { path: path.clone(), source })?;
-        }
-        let checked = Self::open(origin, &path);
-        if checked.is_err() {
-            // Keep only copies that load: a refused build leaves nothing behind.
-            let _ = std::fs::remove_file(&path);
-        }
-        let (module, meta) = checked?;
-        let lib = Arc::new(ScoreLibrary {
-            code_hash,
-            path,
-            name: meta.name.into_string(),
-            version: meta.version.into_string(),
-            module,
-        });
-        info!(score = %lib.name, version = %lib.version, code_hash = %code_hash, "staged SCORE library");
-        self.loaded.lock().insert(code_hash, Arc::clone(&lib));
-        Ok(lib)
-    }
-
-    fn open(origin: &Path, path: &Path) -> Result<(ScoreModuleRef, loopchain_plugin_api::ScoreMetadata), LoadError> {
+    fn open(origin: &Path, path: PathBuf, code_hash: Hash) -> Result<ScoreLibrary, LoadError> {
         let refused = |reason: String| LoadError::Library { path: origin.to_path_buf(), reason };
-        let header = lib_header_from_path(path).map_err(|e| refused(e.to_string()))?;
+        let header = lib_header_from_path(&path).map_err(|e| refused(e.to_string()))?;
         let module = header.init_root_module::<ScoreModuleRef>().map_err(|e| refused(e.to_string()))?;
         let meta = (module.metadata())();
         if meta.api_version != SCORE_API_VERSION {
@@ -231,16 +151,58 @@ impl ScoreRegistry {
         if !valid_score_name(meta.name.as_str()) {
             return Err(refused(format!("SCORE name {:?} is invalid: use 1-64 of [a-z0-9_-]", meta.name.as_str())));
         }
-        Ok((module, meta))
+        let lib = ScoreLibrary {
+            code_hash,
+            path,
+            name: meta.name.into_string(),
+            version: meta.version.into_string(),
+            module,
+        };
+        info!(score = %lib.name, version = %lib.version, code_hash = %code_hash, "staged SCORE library");
+        Ok(lib)
+    }
+}
+
+/// All SCORE libraries a node has staged, by code hash.
+#[derive(Debug)]
+pub struct ScoreRegistry {
+    store: Store<ScoreKind>,
+}
+
+impl ScoreRegistry {
+    /// A registry keeping its content-addressed copies in `dir` (created when missing).
+    pub fn new(dir: &Path) -> Result<Self, LoadError> {
+        Ok(Self { store: Store::new(dir)? })
+    }
+
+    /// The directory of the content-addressed copies.
+    pub fn dir(&self) -> &Path {
+        self.store.dir()
+    }
+
+    /// Loads every content-addressed copy already in the directory (after a restart). Files
+    /// whose content no longer matches their name, or that fail to load, are reported and skipped.
+    pub fn load_existing(&self) -> Vec<LoadError> {
+        self.store.load_existing()
+    }
+
+    /// Stages a library file: hash, content-addressed copy, load, check. Idempotent by hash.
+    pub fn stage(&self, src: &Path) -> Result<Arc<ScoreLibrary>, LoadError> {
+        self.store.stage(src)
+    }
+
+    /// Stages library bytes (from a file or, later, from a peer); `origin` names them in errors.
+    pub fn stage_bytes(&self, origin: &Path, bytes: &[u8]) -> Result<Arc<ScoreLibrary>, LoadError> {
+        self.store.stage_bytes(origin, bytes)
     }
 
     /// A staged library by code hash.
     pub fn get(&self, code_hash: &Hash) -> Option<Arc<ScoreLibrary>> {
-        self.loaded.lock().get(code_hash).cloned()
+        self.store.get(code_hash)
     }
 
     /// Every staged library, by code hash.
     pub fn all(&self) -> Vec<Arc<ScoreLibrary>> {
-        self.loaded.lock().values().cloned().collect()
+        self.store.all()
     }
 }

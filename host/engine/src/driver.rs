@@ -487,13 +487,28 @@ impl<'a> Driver<'a> {
         let candidates = if req.empty {
             Vec::new()
         } else {
+            // Transactions already in an uncommitted ancestor (another leader's block) would make
+            // this block invalid: they stay in the pool until that block commits or is abandoned.
+            let mut in_ancestors = BTreeSet::new();
+            let mut cursor = req.parent.block_hash;
+            while let Some(p) = self.pending.get(&cursor) {
+                in_ancestors.extend(p.receipts.iter().map(|r| r.tx_hash));
+                cursor = p.block.header.prev_hash;
+            }
             let mut pool = ch.pool.lock();
             let taken = pool.take(ch.params.max_tx_count, ch.params.max_block_bytes);
             let mut in_flight = ch.in_flight.write();
-            for (h, tx) in &taken {
-                in_flight.insert(*h, tx.clone());
+            let mut fresh = Vec::with_capacity(taken.len());
+            for (h, tx) in taken {
+                if in_ancestors.contains(&h) {
+                    let len = tx.encoded_len();
+                    pool.push(h, tx, len);
+                } else {
+                    in_flight.insert(h, tx.clone());
+                    fresh.push((h, tx));
+                }
             }
-            taken
+            fresh
         };
         let mut header = BlockHeader {
             version: BLOCK_VERSION,

@@ -193,6 +193,15 @@ fn four_validators_commit_identical_chains_with_aggregated_qcs() {
     wait_until("all 40 transactions committed on every node", 30, || {
         net.channels.iter().all(|c| c.status().total_tx >= 40 && c.status().height >= 8)
     });
+    // The same transactions at every node (as tx gossip will do): each commits exactly once, and
+    // no leader proposes one that an uncommitted ancestor already holds.
+    let shared: Vec<Transaction> = (0..10).map(|n| data(50, n)).collect();
+    for ch in &net.channels {
+        assert!(ch.submit(shared.clone()).iter().all(Result::is_ok));
+    }
+    wait_until("the shared transactions committed once everywhere", 30, || {
+        net.channels.iter().all(|c| c.status().total_tx == 50 && c.status().mempool == 0)
+    });
     let all: Vec<&Arc<Channel>> = net.channels.iter().collect();
     check_chains(&all, 3);
     net.stop();

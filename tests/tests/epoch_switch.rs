@@ -20,7 +20,6 @@ fn tx_config(node: &Node, doc: &Value) -> (bool, String) {
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
-
 fn height(node: &Node) -> u64 {
     node.progress().1
 }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 const FAST: &[&str] = &["INTERVAL_BLOCKGENERATION=0.1"];
 
-
 /// Replaces the hex digit at `pos` of a string field with a different digit.
 fn flip(v: &mut Value, pointer: &str, pos: usize) {
     let s = v.pointer_mut(pointer).unwrap_or_else(|| panic!("no field {pointer}"));

@@ -1,7 +1,7 @@
 //! Soak: `LOOPCHAIN_SIM_SOAK=100000 cargo test -p lc-system-tests --test sim_soak -- --ignored sim_soak --nocapture`
 //! runs that many seeds (rotating through 4/7/10 validators, every weighting and order), starting
 //! at `LOOPCHAIN_SIM_SOAK_START` (default 1,000,000, above the normal suite's seeds).
-use lc_system_tests::sim::{replay_command, run_seed, Order, Scenario, TestScheme, Weights};
+use lc_system_tests::sim::{run_seed, Order, Scenario, TestScheme, Weights};
 use std::sync::Arc;
 
 #[test]
@@ -22,18 +22,28 @@ fn sim_soak() {
         (Weights::Groups, Order::RoundRobin),
     ];
     let started = std::time::Instant::now();
+    let (mut events, mut commits, mut max_events) = (0u64, 0u64, 0u64);
+    let mut failures = Vec::new();
     for seed in start..start + count {
         let n_i = (seed % 3) as usize;
         let (weights, order) = kinds[((seed / 3) % kinds.len() as u64) as usize];
         let sc = Scenario { weights, order, ..Scenario::new([4, 7, 10][n_i]) };
         let o = run_seed(&sc, seed, schemes[n_i].clone());
+        events += o.stats.events;
+        commits += o.stats.commits;
+        max_events = max_events.max(o.stats.events);
         if let Some(v) = o.violation {
-            panic!(
-                "soak seed {seed} (n={}, {weights:?}, {order:?}): {v}\n  replay: LOOPCHAIN_SIM_SOAK=1 LOOPCHAIN_SIM_SOAK_START={seed} cargo test -p lc-system-tests --test sim_soak -- --ignored sim_soak\n  ({})",
-                sc.n,
-                replay_command("sim_soak", "sim_soak", seed)
-            );
+            // Keep going: one soak reports every failing seed, not only the first.
+            failures.push(format!(
+                "seed {seed} (n={}, {weights:?}, {order:?}): {v}\n    replay: LOOPCHAIN_SIM_SOAK=1 LOOPCHAIN_SIM_SOAK_START={seed} cargo test -p lc-system-tests --test sim_soak -- --ignored sim_soak",
+                sc.n
+            ));
         }
     }
-    eprintln!("sim_soak: {count} seeds in {:.2?}", started.elapsed());
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "sim_soak: {count} seeds in {secs:.1} s ({:.0} seeds/s), {events} events, {commits} honest commits, max {max_events} events in one seed",
+        count as f64 / secs
+    );
+    assert!(failures.is_empty(), "{} of {count} soak seeds failed:\n{}", failures.len(), failures.join("\n"));
 }

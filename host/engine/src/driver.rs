@@ -27,6 +27,9 @@ pub(crate) const META_PENDING_PREFIX: &[u8] = b"pending/";
 /// Meta key: the latest commit evidence (the certified child of the last directly committed
 /// block and its QC), for finality proofs of the newest blocks.
 pub const META_COMMIT_EVIDENCE: &[u8] = b"commit_evidence";
+/// Meta key: the TC through which this node entered its current round (written without fsync:
+/// it serves liveness only; the next synced write makes it durable).
+pub(crate) const META_LAST_TC: &[u8] = b"last_tc";
 
 /// What committed the newest blocks: the uncommitted descendants of the last committed block up
 /// to the certified block whose QC (in consecutive rounds with its parent) committed it, and that
@@ -168,7 +171,18 @@ impl<'a> Driver<'a> {
         if let Some(q) = &es.root_qc {
             qcs.insert(q.block_hash, q.clone());
         }
-        let mut resume = Resume { committed, high_qc: committed, last_voted_round: committed.round };
+        let mut resume = Resume { committed, high_qc: committed, last_voted_round: committed.round, last_tc: None };
+        let mut tcs = BTreeMap::new();
+        // The TC through which this node entered its last round (see `Resume::last_tc`).
+        if let Some(bytes) = store.meta_get(META_LAST_TC)? {
+            if let Ok(tc) = decode::<TimeoutCert>(&bytes) {
+                if tc.epoch == es.config.number && tc.round >= committed.round {
+                    qcs.entry(tc.high_qc.block_hash).or_insert_with(|| tc.high_qc.clone());
+                    resume.last_tc = Some(tc_info(&tc));
+                    tcs.insert(tc.round, tc);
+                }
+            }
+        }
         if let Some(g) = &guard {
             let data = g.data();
             if data.epoch == es.config.number {
@@ -183,7 +197,7 @@ impl<'a> Driver<'a> {
         }
         if committed.height + 1 < es.config.start_height {
             // Restarted between the end of an epoch and the switch: nothing to resume above it.
-            resume = Resume { committed, high_qc: committed, last_voted_round: committed.round };
+            resume = Resume { committed, high_qc: committed, last_voted_round: committed.round, last_tc: None };
         }
         let mut recorder = match &ch.params.consensus_log {
             Some(path) => match Recorder::open(path) {
@@ -214,7 +228,7 @@ impl<'a> Driver<'a> {
             executor,
             pending: BTreeMap::new(),
             qcs,
-            tcs: BTreeMap::new(),
+            tcs,
             yes_sigs: BTreeMap::new(),
             timeout_sigs: BTreeMap::new(),
             want: None,
@@ -870,6 +884,11 @@ impl<'a> Driver<'a> {
                     self.yes_sigs.retain(|(r, _), _| *r + lc_lft::ROUND_WINDOW >= round);
                     self.timeout_sigs.retain(|(r, _), _| *r + lc_lft::ROUND_WINDOW >= round);
                     self.tcs.retain(|r, _| *r + 1 >= round);
+                    // Keep the TC that opened this round: after a restart the node re-enters
+                    // through it and hands it to members still in the round before.
+                    if let Some(tc) = self.lft.entry_tc().and_then(|t| self.tcs.get(&t.round)) {
+                        self.ch.store.meta_put(META_LAST_TC, Some(encode(tc)))?;
+                    }
                 }
                 Output::StartTimer { timer, round, backoff } => {
                     if round < self.lft.round() {
@@ -997,7 +1016,11 @@ impl<'a> Driver<'a> {
         };
         self.lft = Lft::from_root(info, new.me, root);
         if let Some(r) = self.recorder.as_mut() {
-            r.create(&new.info, new.me, Resume { committed: root, high_qc: root, last_voted_round: root.round });
+            r.create(
+                &new.info,
+                new.me,
+                Resume { committed: root, high_qc: root, last_voted_round: root.round, last_tc: None },
+            );
         }
         self.yes_sigs.clear();
         self.timeout_sigs.clear();

@@ -322,10 +322,17 @@ pub struct Faults {
     pub literal_whitepaper_rules: bool,
     /// V2: vote without raising `high_qc` from the proposal's QC.
     pub skip_high_qc_from_proposal: bool,
-    /// V3: accept a block whose parent is not the block its QC certifies.
+    /// V3: accept a block whose parent is not the block its QC certifies, or whose height is not
+    /// its parent's height + 1 (neither against the QC nor against a known parent block).
     pub skip_parent_link_check: bool,
     /// V1 (core part): accept a TC whose carried QC is not of its highest signed round.
     pub skip_tc_high_qc_check: bool,
+    /// Breaks "at most one yes vote per round": votes for every valid proposal of the current round
+    /// (a second one from an equivocating leader or a twin included) instead of refusing it.
+    pub vote_every_proposal: bool,
+    /// Tallies yes-vote messages instead of voters: a vote delivered again (a double voter
+    /// re-sending it) counts its voter's weight again, so a minority can certify a block locally.
+    pub count_duplicate_votes: bool,
 }
 
 /// The persisted safety state a core resumes from (held by the safety guard).
@@ -337,6 +344,11 @@ pub struct Resume {
     pub high_qc: QcInfo,
     /// Last round with a vote.
     pub last_voted_round: Round,
+    /// The TC through which the node entered its last round ([`Lft::entry_tc`]), kept by the host:
+    /// after a restart the node re-enters that round through it and can hand it to members still
+    /// in the round before (otherwise they could wait for each other forever).
+    #[serde(default)]
+    pub last_tc: Option<TcInfo>,
 }
 
 /// The LFT state machine of one channel and epoch.
@@ -364,7 +376,11 @@ pub struct Lft {
     yes_votes: BTreeMap<(Round, usize), (Height, Hash)>,
     timeout_votes: BTreeMap<(Round, usize), QcInfo>,
     vote_timer_started: Round,
+    /// The TC to re-enter through at start (from [`Resume::last_tc`]).
+    resume_tc: Option<TcInfo>,
     faults: Faults,
+    /// `count_duplicate_votes` only: extra weight of repeated yes votes per (round, block).
+    duplicate_weight: BTreeMap<(Round, Hash), u64>,
 }
 
 impl Lft {
@@ -391,13 +407,15 @@ impl Lft {
             yes_votes: BTreeMap::new(),
             timeout_votes: BTreeMap::new(),
             vote_timer_started: 0,
+            resume_tc: resume.last_tc.filter(|tc| tc.round >= resume.committed.round),
             faults: Faults::default(),
+            duplicate_weight: BTreeMap::new(),
         }
     }
 
     /// A fresh core on a committed root (genesis or an epoch's first parent).
     pub fn from_root(epoch: EpochInfo, me: Option<usize>, root: QcInfo) -> Self {
-        Self::new(epoch, me, Resume { committed: root, high_qc: root, last_voted_round: root.round })
+        Self::new(epoch, me, Resume { committed: root, high_qc: root, last_voted_round: root.round, last_tc: None })
     }
 
     /// Breaks rules on purpose (simulator self-tests only).
@@ -432,6 +450,12 @@ impl Lft {
         self.last_voted_round
     }
 
+    /// The TC through which the current round was entered, if it was: the host keeps it (see
+    /// [`Resume::last_tc`]).
+    pub fn entry_tc(&self) -> Option<TcInfo> {
+        self.entry_tc.filter(|tc| tc.round + 1 == self.round)
+    }
+
     /// The epoch.
     pub fn epoch(&self) -> &EpochInfo {
         &self.epoch
@@ -445,8 +469,14 @@ impl Lft {
     /// Enters the round after the high QC.
     pub fn start(&mut self) -> Vec<Output> {
         let mut out = Vec::new();
-        // After a restart: the round after the high QC, or the round voted last (a timeout follows).
+        // After a restart: the round after the high QC, or the round voted last (a timeout follows)
+        // — through the kept TC when that is how the node got there.
         let r = (self.high_qc.round.max(self.round) + 1).max(self.last_voted_round);
+        if let Some(tc) = self.resume_tc.take() {
+            if self.check_tc(&tc).is_ok() {
+                self.advance(None, Some(tc), &mut out);
+            }
+        }
         self.enter_round(r, None, &mut out);
         out
     }
@@ -544,7 +574,7 @@ impl Lft {
         if !parent_known {
             return Err(Error::UnknownParent(b.parent));
         }
-        if self.blocks.get(&b.parent).is_some_and(|p| p.height + 1 != b.height) {
+        if !self.faults.skip_parent_link_check && self.blocks.get(&b.parent).is_some_and(|p| p.height + 1 != b.height) {
             return Err(Error::BadLink("height is not the parent block's height + 1"));
         }
         if let Some(last) = self.scheduled_end(&b.parent) {
@@ -552,7 +582,7 @@ impl Lft {
                 return Err(Error::NotEmpty(b.height));
             }
         }
-        if vote {
+        if vote && !self.faults.vote_every_proposal {
             match self.proposals.get(&b.round) {
                 Some(h) if *h != b.hash => return Err(Error::Equivocation { voter: b.proposer, round: b.round }),
                 _ => {}
@@ -565,7 +595,7 @@ impl Lft {
             self.blocks.insert(b.hash, b);
         }
         if vote {
-            self.proposals.insert(b.round, b.hash);
+            self.proposals.entry(b.round).or_insert(b.hash);
         }
         // A QC for this block may have been seen before the block.
         if let Some(qc) = self.qcs.get(&b.hash).copied() {
@@ -589,7 +619,8 @@ impl Lft {
                 tc: b.tc.map(|t| (t.round, t.max_hqc_round)),
             });
         }
-        if self.me.is_some() && b.round > self.last_voted_round && self.timeout_round != b.round {
+        let again = self.faults.vote_every_proposal && b.round == self.last_voted_round;
+        if self.me.is_some() && (b.round > self.last_voted_round || again) && self.timeout_round != b.round {
             self.last_voted_round = b.round;
             out.push(Output::CastVote { round: b.round, height: b.height, block_hash: b.hash, qc: b.qc });
         }
@@ -635,12 +666,22 @@ impl Lft {
         if !self.window(voter, round)? {
             return Err(Error::WrongRound { got: round, current: self.round });
         }
+        let mut extra = 0;
         match self.yes_votes.get(&(round, voter)) {
+            Some(v) if *v == (height, hash) && self.faults.count_duplicate_votes => {
+                let w = self.epoch.validators.get(voter).map_or(0, |v| v.weight);
+                let d = self.duplicate_weight.entry((round, hash)).or_default();
+                *d = d.saturating_add(w);
+                extra = *d;
+            }
             Some(v) if *v == (height, hash) => return Ok(()), // duplicate delivery counts once
             Some(_) => return Err(Error::Equivocation { voter, round }),
             None => {}
         }
-        self.yes_votes.insert((round, voter), (height, hash));
+        if extra == 0 {
+            self.yes_votes.insert((round, voter), (height, hash));
+            extra = self.duplicate_weight.get(&(round, hash)).copied().unwrap_or(0);
+        }
         let signers: BTreeSet<usize> = self
             .yes_votes
             .range((round, 0)..=(round, usize::MAX))
@@ -649,7 +690,7 @@ impl Lft {
             .collect();
         let known =
             self.qcs.contains_key(&hash) || self.high_qc.block_hash == hash || self.committed.block_hash == hash;
-        if !known && self.epoch.is_quorum(self.epoch.weigh(&signers)) {
+        if !known && self.epoch.is_quorum(self.epoch.weigh(&signers).saturating_add(extra)) {
             let qc = QcInfo { round, height, block_hash: hash };
             out.push(Output::Certified { qc, signers: signers.into_iter().collect() });
             self.advance(Some(qc), None, out);
@@ -872,6 +913,7 @@ impl Lft {
         self.yes_votes.retain(|(r, _), _| *r >= keep);
         self.timeout_votes.retain(|(r, _), _| *r >= keep);
         self.proposals.retain(|r, _| *r >= keep);
+        self.duplicate_weight.retain(|(r, _), _| *r >= keep);
         let leader = self.epoch.proposer(round);
         out.push(Output::EnterRound { round, leader });
         out.push(Output::StartTimer { timer: Timer::Propose, round, backoff: self.failures });

@@ -297,7 +297,7 @@ fn split_votes_start_the_vote_timer() {
 /// After a restart the core resumes from the guard's state and does not vote twice in a round.
 #[test]
 fn resume_never_votes_twice() {
-    let resume = Resume { committed: GENESIS, high_qc: GENESIS, last_voted_round: 1 };
+    let resume = Resume { committed: GENESIS, high_qc: GENESIS, last_voted_round: 1, last_tc: None };
     let mut lft = Lft::new(epoch(4), Some(0), resume);
     let _ = lft.start();
     assert_eq!(lft.round(), 1);
@@ -352,4 +352,19 @@ fn epoch_end_scheduled_in_the_chain_caps_a_batched_commit() {
     assert!(out.contains(&Output::Commit { blocks: vec![h(2)], evidence: qc(4, 4, 5) }), "{out:?}");
     assert!(out.contains(&Output::EpochEnded { last: h(2) }), "{out:?}");
     assert_eq!(lft.committed(), q2);
+}
+
+/// A node that restarts after entering round 3 through TC(2) re-enters through the TC it kept,
+/// so it still carries it (the host re-sends it to members left in round 2).
+#[test]
+fn resume_re_enters_through_the_kept_tc() {
+    let q1 = qc(1, 1, 1);
+    let tc2 = TcInfo { round: 2, max_hqc_round: 1, high_qc: q1 };
+    let resume = Resume { committed: GENESIS, high_qc: q1, last_voted_round: 3, last_tc: Some(tc2) };
+    let mut lft = Lft::new(epoch(4), Some(3), resume);
+    let out = lft.start();
+    assert_eq!(lft.round(), 3);
+    assert_eq!(lft.entry_tc(), Some(tc2));
+    assert!(out.contains(&Output::EnterRound { round: 3, leader: 3 }), "{out:?}");
+    assert!(out.contains(&Output::Propose { round: 3, height: 2, parent: q1, tc: Some(tc2), empty: false }), "{out:?}");
 }

@@ -75,7 +75,14 @@ pub struct SimConfig {
     pub progress_window: u64,
     /// Hold every message for a script to deliver (no random network, no automatic timers).
     pub manual: bool,
+    /// Event budget: a run (or a script) processes at most this many events. Simulated time is
+    /// bounded by `gst + progress_window`, but a message storm could pack unboundedly many events
+    /// into it; past the budget the run stops and reports [`Violation::NoProgress`].
+    pub max_events: u64,
 }
+
+/// Default [`SimConfig::max_events`]: ~50× the busiest seeds of the suites (10 validators).
+pub const MAX_EVENTS: u64 = 500_000;
 
 /// A message in flight.
 #[derive(Debug, Clone)]
@@ -120,6 +127,9 @@ pub struct RunStats {
     pub guard_refused: u64,
     /// Host anomalies (should stay 0 with a correct core).
     pub anomalies: u64,
+    /// Messages delivered by kind: proposal, vote, timeout, TC, sync request, sync response, sync
+    /// info (what a message storm is made of).
+    pub by_kind: [u64; 7],
 }
 
 /// Result of a run.
@@ -162,6 +172,8 @@ pub struct World<S: Scheme> {
     trace: u64,
     baseline: Option<Vec<(usize, Height)>>,
     started: bool,
+    /// The event budget ran out.
+    exhausted: bool,
 }
 
 const FNV_PRIME: u64 = 0x100_0000_01b3;
@@ -185,6 +197,7 @@ impl<S: Scheme> World<S> {
         let first: Vec<usize> = slots_of.iter().map(|s| s[0]).collect();
         for n in nodes.iter_mut() {
             n.slot_of = first.clone();
+            n.scripted = cfg.manual;
         }
         let honest: Vec<usize> = nodes.iter().filter(|n| n.is_honest()).map(|n| n.slot).collect();
         let mut net_rng = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -206,6 +219,7 @@ impl<S: Scheme> World<S> {
             trace: 0xcbf2_9ce4_8422_2325,
             baseline: None,
             started: false,
+            exhausted: false,
             nodes,
             cfg,
         };
@@ -356,6 +370,10 @@ impl<S: Scheme> World<S> {
         }
         self.stats.delivered += 1;
         let d = env.msg.digest();
+        let kind = (d[0] & 0xff) as usize;
+        if (1..=7).contains(&kind) {
+            self.stats.by_kind[kind - 1] += 1;
+        }
         self.mix(&[self.now, env.from as u64, to as u64, d[0], d[1], d[2]]);
         let mut fx = Effects::default();
         self.nodes[to].on_message(env.from, &env.msg, &mut self.node_rng, &mut fx);
@@ -412,6 +430,10 @@ impl<S: Scheme> World<S> {
             if at > deadline {
                 break;
             }
+            if self.stats.events >= self.cfg.max_events {
+                self.exhausted = true;
+                break;
+            }
             self.now = at;
             let commits_before = self.stats.commits;
             self.process(ev);
@@ -428,6 +450,22 @@ impl<S: Scheme> World<S> {
     /// Final checks and the outcome.
     pub fn finish(&mut self, deadline: u64) -> Outcome {
         self.checker.check_prefixes();
+        if self.checker.violation.is_none() && self.exhausted {
+            // Out of events before the progress check could pass (or before GST): no progress.
+            let base = self.baseline.clone().unwrap_or_default();
+            let (slot, done) = self
+                .honest_slots()
+                .into_iter()
+                .map(|s| (s, self.checker.height(s) - base.iter().find(|(b, _)| *b == s).map_or(0, |(_, h)| *h)))
+                .min_by_key(|(_, d)| *d)
+                .unwrap_or((0, 0));
+            self.checker.violation = Some(Violation::NoProgress {
+                slot,
+                committed_after_gst: if self.baseline.is_some() { done } else { 0 },
+                required: self.cfg.progress_blocks,
+                deadline: self.now,
+            });
+        }
         if self.checker.violation.is_none() && !self.cfg.manual {
             if let Some(base) = self.baseline.clone() {
                 for (s, h) in base {
@@ -468,6 +506,11 @@ impl<S: Scheme> World<S> {
         self.held = stay;
         let n = go.len();
         for env in go {
+            if self.stats.events >= self.cfg.max_events {
+                self.exhausted = true;
+                return 0;
+            }
+            self.stats.events += 1;
             self.now += 1;
             self.deliver(env);
         }
@@ -484,6 +527,11 @@ impl<S: Scheme> World<S> {
     /// Fires a timer of `slot` (manual mode).
     pub fn fire(&mut self, slot: usize, timer: Timer, round: Round) {
         self.start();
+        if self.stats.events >= self.cfg.max_events {
+            self.exhausted = true;
+            return;
+        }
+        self.stats.events += 1;
         self.now += 1;
         let mut fx = Effects::default();
         self.nodes[slot].on_timer(timer, round, &mut self.node_rng, &mut fx);

@@ -299,7 +299,7 @@ pub enum Error {
 pub struct Step {
     /// Commands, in order.
     pub outputs: Vec<Output>,
-    /// Why the input was refused (outputs may still be non-empty: see [`Error`]).
+    /// Why the input was refused (outputs may still be non-empty: see [`enum@Error`]).
     pub rejected: Option<Error>,
 }
 

@@ -2,21 +2,21 @@
 //! admin (`loopchain tx config`) moves the channel from the `equal` plugin to `weighted` at the
 //! scheduled height; proofs of each epoch verify against that epoch's validator set only, and the
 //! node restarts into the new epoch.
-use lc_system_tests::{binary, free_port, verify_proof, Node};
+use lc_system_tests::{binary, free_port, profile_dir, verify_proof, Node};
 use serde_json::{json, Value};
 use std::process::Command;
 use std::time::Duration;
 
 const FAST: &[&str] = &["INTERVAL_BLOCKGENERATION=0.1", "CONSENSUS_LOG=true"];
 
-fn tx_config(node: &Node, doc: &Value) -> (bool, String) {
+fn tx_config(node: &Node, doc: &Value, library: Option<&str>) -> (bool, String) {
     let key = node.storage.join(node.port.to_string()).join("keys").join("identity.key");
-    let out = Command::new(binary())
-        .args(["tx", "--target", &node.base(), "--key-file"])
-        .arg(&key)
-        .args(["--wait", "config", &doc.to_string()])
-        .output()
-        .expect("run loopchain tx config");
+    let mut cmd = Command::new(binary());
+    cmd.args(["tx", "--target", &node.base(), "--key-file"]).arg(&key).args(["--wait", "config", &doc.to_string()]);
+    if let Some(lib) = library {
+        cmd.arg("--consensus-library").arg(profile_dir().join(lib));
+    }
+    let out = cmd.output().expect("run loopchain tx config");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
@@ -31,13 +31,16 @@ fn channel_config_switches_the_consensus_plugin_at_the_epoch_boundary() {
     node.wait_for("height 2", Duration::from_secs(30), |n| height(n) >= 2);
 
     // Refused: too early a start height (a failure receipt, exit non-zero), nothing scheduled.
-    let (ok, out) = tx_config(&node, &json!({"epoch_start_height": 1, "consensus": "weighted"}));
+    let (ok, out) = tx_config(&node, &json!({"epoch_start_height": 1}), None);
     assert!(!ok, "an epoch start in the past must be refused: {out}");
     assert!(out.contains("epoch_start_height"), "{out}");
+    let (ok, out) = tx_config(&node, &json!({"epoch_start_height": height(&node) + 50, "consensus": "weighted"}), None);
+    assert!(!ok, "a plugin switch without its code hash must be refused: {out}");
+    assert!(out.contains("consensus_code_hash"), "{out}");
 
     let start = height(&node) + 8;
     let doc = json!({"epoch_start_height": start, "consensus": "weighted", "consensus_params": {"weights": [3]}});
-    let (ok, out) = tx_config(&node, &doc);
+    let (ok, out) = tx_config(&node, &doc, Some("libconsensus_weighted.so"));
     assert!(ok, "the admin's ChannelConfig commits: {out}");
 
     node.wait_for("epoch 1", Duration::from_secs(60), |n| n.get("/api/v1/status/peer").1["epoch"] == 1);

@@ -117,8 +117,11 @@ impl StateRead for Overlay<'_> {
 enum Refusal {
     /// Not for us / stale / unverifiable: dropped silently (debug log).
     Ignore(String),
-    /// The round's leader sent a block that fails checks: vote NONE.
+    /// The current round's leader sent a block that fails checks: vote NONE.
     Invalid(String),
+    /// Its parent is not here (block sync arrives with the network): its verified certificates
+    /// still count.
+    UnknownParent(QcInfo, Option<TcInfo>),
 }
 
 pub(crate) struct Driver<'a> {
@@ -147,6 +150,10 @@ pub(crate) struct Driver<'a> {
     /// Set by `Output::EpochEnded`: the switch happens once the current outputs are carried out.
     epoch_ended: Option<Hash>,
     last_evidence: Option<CommitEvidence>,
+    /// Stored uncommitted blocks, fed back once the core has started.
+    to_restore: Vec<Block>,
+    /// When the end evidence of the previous epoch was last re-sent to a lagging member.
+    evidence_sent: Option<Instant>,
     /// Bumped at each epoch switch: outputs of an older core still queued are dropped.
     generation: u64,
 }
@@ -195,10 +202,6 @@ impl<'a> Driver<'a> {
                 }
             }
         }
-        if committed.height + 1 < es.config.start_height {
-            // Restarted between the end of an epoch and the switch: nothing to resume above it.
-            resume = Resume { committed, high_qc: committed, last_voted_round: committed.round, last_tc: None };
-        }
         let mut recorder = match &ch.params.consensus_log {
             Some(path) => match Recorder::open(path) {
                 Ok(r) => Some(r),
@@ -213,7 +216,7 @@ impl<'a> Driver<'a> {
             Some(r) => r.wrap(&es.info),
             None => es.info.clone(),
         };
-        let mut lft = Lft::new(info, es.me, resume);
+        let lft = Lft::new(info, es.me, resume);
         if let Some(r) = recorder.as_mut() {
             r.create(&es.info, es.me, resume);
         }
@@ -238,30 +241,61 @@ impl<'a> Driver<'a> {
             genesis,
             epoch_ended: None,
             last_evidence: None,
+            to_restore: Vec::new(),
+            evidence_sent: None,
             generation: 0,
         };
-        // Uncommitted blocks stored before a restart: the block tree above the committed tip.
+        // Uncommitted blocks stored before a restart: fed back after the core started (see
+        // `run`); their QCs are known now.
         let restored = driver.load_pending(tip.height)?;
-        for block in restored {
+        for block in &restored {
             if let Some(qc) = &block.header.qc {
                 driver.qcs.insert(qc.block_hash, qc.clone());
             }
-            if block.header.epoch != es.config.number {
+        }
+        driver.to_restore = restored;
+        driver.lft = lft;
+        Ok(driver)
+    }
+
+    /// Feeds back the uncommitted blocks stored before a restart, in height order, like blocks
+    /// fetched by sync: their outputs (a commit they complete, a jump ahead) are carried out.
+    fn restore_pending(&mut self) -> Result<(), Error> {
+        let blocks = std::mem::take(&mut self.to_restore);
+        for block in blocks {
+            if block.header.epoch != self.es.config.number {
                 continue;
             }
             let hash = block.hash();
-            if driver.replay_execution(block)? {
-                if let Some(info) = driver.pending.get(&hash).map(|p| driver.block_info(&p.block, &p.writes)) {
-                    let input = Input::Block(info?);
-                    let _ = lft.handle(input.clone());
-                    if let Some(r) = driver.recorder.as_mut() {
-                        r.restore(&input);
-                    }
-                }
+            if self.replay_execution(block)? {
+                let info = match self.pending.get(&hash) {
+                    Some(p) => self.block_info(&p.block, &p.writes)?,
+                    None => continue,
+                };
+                let step = self.feed(Input::Block(info));
+                self.process(step.outputs)?;
             }
         }
-        driver.lft = lft;
-        Ok(driver)
+        Ok(())
+    }
+
+    /// A committed `ChannelConfig` whose epoch has not started yet: after a restart the core must
+    /// learn the end of the current epoch again (or the switch is due right away).
+    fn resume_epoch_end(&mut self) -> Result<bool, Error> {
+        let Some(bytes) = self.ch.store.state_get(SYS_NEXT_EPOCH)? else { return Ok(false) };
+        let change: EpochChange = decode(&bytes)?;
+        if change.start_height <= self.es.config.start_height {
+            return Ok(false);
+        }
+        let committed = self.lft.committed();
+        if committed.height + 1 == change.start_height {
+            self.switch_epoch(committed.block_hash)?;
+            return Ok(true);
+        }
+        if committed.height + 1 < change.start_height {
+            self.lft.set_last_height(change.start_height - 1);
+        }
+        Ok(false)
     }
 
     /// Feeds the core one input (recording it when the consensus log is on).
@@ -300,7 +334,17 @@ impl<'a> Driver<'a> {
         if !self.pending.contains_key(&parent) && self.ch.store.tip()?.map(|t| t.hash) != Some(parent) {
             return Ok(false);
         }
-        let (receipts, writes, _) = self.execute(&block.header, &block.txs)?;
+        let (receipts, writes, dropped) = self.execute(&block.header, &block.txs)?;
+        let parent_root = self.header_of(&parent)?.state_root;
+        let tx_hashes: Vec<Hash> = receipts.iter().map(|r| r.tx_hash).collect();
+        if !dropped.is_empty()
+            || merkle_root(&tx_hashes) != block.header.tx_root
+            || state_root(&parent_root, &writes) != block.header.state_root
+            || Block::compute_receipts_root(&receipts) != block.header.receipts_root
+        {
+            warn!(channel = %self.ch.name, height = block.header.height, "a stored block no longer re-executes to its roots; dropped");
+            return Ok(false);
+        }
         self.pending.insert(block.hash(), PendingBlock { block, receipts, writes, own_txs: false });
         Ok(true)
     }
@@ -336,11 +380,14 @@ impl<'a> Driver<'a> {
     }
 
     pub(crate) fn run(&mut self) -> Result<(), Error> {
-        let start = self.lft.start();
-        if let Some(r) = self.recorder.as_mut() {
-            r.start(&start);
+        if !self.resume_epoch_end()? {
+            let start = self.lft.start();
+            if let Some(r) = self.recorder.as_mut() {
+                r.start(&start);
+            }
+            self.process(start)?;
         }
-        self.process(start)?;
+        self.restore_pending()?;
         info!(channel = %self.ch.name, height = self.ch.status.read().height, round = self.lft.round(),
             validator = self.es.me.is_some(), "channel started");
         while !self.ch.stop.load(Ordering::SeqCst) {
@@ -575,9 +622,9 @@ impl<'a> Driver<'a> {
         let hash = block.hash();
         let store = &self.ch.store;
         store.meta_put(&pending_key(&hash), Some(encode(block)))?;
-        let mut index: Vec<Hash> = self.pending.keys().copied().collect();
-        index.push(hash);
-        store.meta_put(META_PENDING_INDEX, Some(encode(&index)))?;
+        let mut index: BTreeSet<Hash> = self.pending.keys().copied().collect();
+        index.insert(hash);
+        store.meta_put(META_PENDING_INDEX, Some(encode(&index.into_iter().collect::<Vec<_>>())))?;
         Ok(())
     }
 
@@ -593,6 +640,10 @@ impl<'a> Driver<'a> {
             if self.early.len() < MAX_EARLY {
                 self.early.push_back(msg);
             }
+            return Ok(());
+        }
+        if epoch + 1 == current && !is_root_qc {
+            self.resend_end_evidence()?;
             return Ok(());
         }
         if epoch != current && !is_root_qc {
@@ -623,6 +674,25 @@ impl<'a> Driver<'a> {
                 }
             },
         }
+    }
+
+    /// A member still in the previous epoch (its messages arrive) missed how that epoch ended:
+    /// send again the blocks and the QC that committed its last block (at most once a second).
+    fn resend_end_evidence(&mut self) -> Result<(), Error> {
+        if self.evidence_sent.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return Ok(());
+        }
+        self.evidence_sent = Some(Instant::now());
+        let Some(prev) = &self.prev else { return Ok(()) };
+        let Some(bytes) = self.ch.store.meta_get(&meta_epoch_key(prev.config.number))? else { return Ok(()) };
+        let record: EpochRecord = decode(&bytes)?;
+        if let Some(ev) = record.end_evidence {
+            for b in ev.blocks {
+                self.ch.broadcast(ConsensusMsg::Proposal(Box::new(b)));
+            }
+            self.ch.broadcast(ConsensusMsg::Qc(ev.qc));
+        }
+        Ok(())
     }
 
     fn is_quorum(&self, signers: &[usize]) -> bool {
@@ -667,11 +737,14 @@ impl<'a> Driver<'a> {
         if tc.high_qc.round == 0 && tc.high_qc.block_hash != self.genesis {
             return Err("TC high QC of round 0 is not the genesis".into());
         }
-        let signers = bls::verify_tc(tc, &self.ch.name, &self.es.keys).map_err(|e| e.to_string())?;
+        let signers = bls::verify_tc_votes(tc, &self.ch.name, &self.es.keys).map_err(|e| e.to_string())?;
         if !self.is_quorum(&signers) {
             return Err("TC signers are not a quorum".into());
         }
-        self.qcs.entry(tc.high_qc.block_hash).or_insert_with(|| tc.high_qc.clone());
+        // The carried high QC is checked like any QC: signatures AND a quorum of weight.
+        if tc.high_qc.round > 0 {
+            self.check_qc(&tc.high_qc).map_err(|e| format!("TC high QC: {e}"))?;
+        }
         self.tcs.insert(tc.round, tc.clone());
         Ok(())
     }
@@ -690,6 +763,16 @@ impl<'a> Driver<'a> {
                 let step = self.feed(Input::ProposalFailed { round });
                 return self.process(step.outputs);
             }
+            Err(Refusal::UnknownParent(qc, tc)) => {
+                debug!(channel = %self.ch.name, block = %hash, round, "proposal on an unknown parent: certificates only");
+                let step = self.feed(Input::Qc(qc));
+                self.process(step.outputs)?;
+                if let Some(tc) = tc {
+                    let step = self.feed(Input::Tc(tc));
+                    self.process(step.outputs)?;
+                }
+                return Ok(());
+            }
         }
         let (receipts, writes, dropped) = self.execute(&block.header, &block.txs)?;
         let info = self.block_info(&block, &writes)?;
@@ -705,11 +788,20 @@ impl<'a> Driver<'a> {
             let step = self.feed(Input::ProposalFailed { round });
             return self.process(step.outputs);
         }
-        self.store_pending(&block)?;
         self.pending.insert(hash, PendingBlock { block, receipts, writes, own_txs: false });
         let step = self.feed(Input::Proposal(info));
         if let Some(e) = &step.rejected {
             debug!(channel = %self.ch.name, block = %hash, error = %e, "proposal refused by consensus");
+        }
+        if self.lft.block(&hash).is_some() {
+            // Kept before this node votes for it (or for a child), so a restart finds it.
+            if let Some(p) = self.pending.get(&hash) {
+                let block = p.block.clone();
+                self.store_pending(&block)?;
+            }
+        } else {
+            // Refused by the core (stale, conflicting, ...): not kept.
+            self.pending.remove(&hash);
         }
         self.process(step.outputs)
     }
@@ -730,6 +822,18 @@ impl<'a> Driver<'a> {
         let Some(proposer) = self.lft.epoch().index_of(&h.proposer) else {
             return Err(Refusal::Ignore("proposer is not a validator".into()));
         };
+        // Only the round's leader may propose: anyone else's block is dropped unexecuted (it
+        // must not make this node vote NONE, nor cost it an execution or a stored copy).
+        if self.lft.epoch().proposer(h.round) != proposer {
+            return Err(Refusal::Ignore(format!("validator {proposer} does not lead round {}", h.round)));
+        }
+        let current = self.lft.round();
+        if h.round + lc_lft::ROUND_WINDOW < current || h.round > current + lc_lft::ROUND_WINDOW {
+            return Err(Refusal::Ignore(format!("round {} is outside the window around {current}", h.round)));
+        }
+        if h.height <= self.lft.committed().height {
+            return Err(Refusal::Ignore("at or below the committed height".into()));
+        }
         lc_crypto::verify_block_signature(block).map_err(|e| Refusal::Ignore(format!("proposer signature: {e}")))?;
         // Certificates (verified) may move this node ahead even when the block is refused.
         if let Some(qc) = &h.qc {
@@ -740,21 +844,15 @@ impl<'a> Driver<'a> {
         }
         let qc_info = self.qc_info_of(h);
         if h.qc.is_none() && h.prev_hash != self.genesis {
-            return Err(Refusal::Invalid("no QC for a non-genesis parent".into()));
+            return Err(Refusal::Ignore("no QC for a non-genesis parent".into()));
         }
-        let leader = self.lft.epoch().proposer(h.round) == proposer;
-        let invalid = |why: String| if leader { Refusal::Invalid(why) } else { Refusal::Ignore(why) };
+        // A bad block of the current round from its leader earns a NONE vote; one of another round
+        // is just dropped.
+        let invalid = |why: String| if h.round == current { Refusal::Invalid(why) } else { Refusal::Ignore(why) };
         let parent = match self.header_of(&h.prev_hash) {
             Ok(p) => p,
-            Err(_) => {
-                // Not here (block sync arrives with the network): take its certificates only.
-                let mut out = self.feed(Input::Qc(qc_info)).outputs;
-                if let Some(tc) = &h.tc {
-                    out.extend(self.feed(Input::Tc(tc_info(tc))).outputs);
-                }
-                let _ = self.process(out);
-                return Err(Refusal::Ignore("unknown parent".into()));
-            }
+            Err(Error::MissingBlock(_)) => return Err(Refusal::UnknownParent(qc_info, h.tc.as_ref().map(tc_info))),
+            Err(e) => return Err(Refusal::Ignore(format!("reading the parent: {e}"))),
         };
         if h.height != parent.height + 1 || qc_info.block_hash != h.prev_hash {
             return Err(invalid("does not extend the block its QC certifies".into()));

@@ -73,6 +73,12 @@ pub fn parse_channel_config(json: &str, height: Height) -> Result<EpochChange, S
         if !lc_plugin_host::valid_score_name(name) {
             return Err(format!("invalid consensus plugin name {name:?}"));
         }
+        // Every node must run the very same build: name it by its code hash.
+        if doc.consensus_code_hash.is_none() {
+            return Err(format!(
+                "consensus_code_hash is required with consensus {name:?} (the SHA3-256 of its library; `loopchain tx config --consensus-library FILE` fills it in)"
+            ));
+        }
     }
     if let Some(members) = &doc.members {
         if !members.iter().any(|m| m.role == Role::Validator && m.weight > 0) {

@@ -153,11 +153,6 @@ impl Recorder {
         self.write(&LogLine::Start { proposers, outputs: outputs.to_vec() });
     }
 
-    pub(crate) fn restore(&mut self, input: &Input) {
-        let proposers = self.take_proposers();
-        self.write(&LogLine::Restore { input: input.clone(), proposers });
-    }
-
     pub(crate) fn step(&mut self, input: &Input, step: &lc_lft::Step) {
         let proposers = self.take_proposers();
         self.write(&LogLine::Step {

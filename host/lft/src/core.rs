@@ -582,12 +582,10 @@ impl Lft {
                 return Err(Error::NotEmpty(b.height));
             }
         }
-        if vote && !self.faults.vote_every_proposal {
-            match self.proposals.get(&b.round) {
-                Some(h) if *h != b.hash => return Err(Error::Equivocation { voter: b.proposer, round: b.round }),
-                _ => {}
-            }
-        }
+        // A second proposal of the leader in one round is evidence and never voted for, but it
+        // joins the block tree: it may be the one a quorum certifies.
+        let equivocation =
+            vote && !self.faults.vote_every_proposal && self.proposals.get(&b.round).is_some_and(|h| *h != b.hash);
         if !self.blocks.contains_key(&b.hash) {
             if self.blocks.len() >= MAX_PENDING_BLOCKS {
                 return Err(Error::TooManyPending);
@@ -604,6 +602,9 @@ impl Lft {
         self.retry_commit(out);
         if !vote {
             return Ok(());
+        }
+        if equivocation {
+            return Err(Error::Equivocation { voter: b.proposer, round: b.round });
         }
         if b.round != self.round {
             return Err(Error::WrongRound { got: b.round, current: self.round });

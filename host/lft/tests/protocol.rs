@@ -123,6 +123,7 @@ fn byzantine_inputs_are_refused_without_state_change() {
         refused(&mut lft, Input::Proposal(block(2, 1, GENESIS, None))),
         Some(Error::Equivocation { voter: 1, round: 1 })
     );
+    assert!(lft.block(&h(2)).is_some(), "the second proposal joins the tree (a quorum may certify it)");
     assert_eq!(lft.round(), 1);
     assert_eq!(lft.last_voted_round(), 1);
 }

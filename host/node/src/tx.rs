@@ -62,10 +62,14 @@ enum TxKind {
     },
     /// Schedule the next epoch (signer must be a channel admin): a ChannelConfig document such as
     /// `{"epoch_start_height": 120, "consensus": "weighted", "consensus_params": {"weights": [3, 1, 1, 1]}}`
-    /// (optional: `consensus_code_hash`, `members`).
+    /// with `--consensus-library target/debug/libconsensus_weighted.so` (optional: `members`).
     Config {
         /// The ChannelConfig JSON document.
         json: String,
+        /// The consensus plugin library the document names: its SHA3-256 becomes
+        /// `consensus_code_hash`.
+        #[arg(long, value_name = "FILE")]
+        consensus_library: Option<PathBuf>,
     },
 }
 
@@ -87,7 +91,15 @@ pub(crate) fn run(args: TxArgs) -> Result<()> {
             Payload::Call { score: score.clone(), method: method.clone(), params_json: json_arg(params, "--params")? }
         }
         TxKind::Data { json } => Payload::Data { json: json_arg(json, "the data")? },
-        TxKind::Config { json } => Payload::ChannelConfig { json: json_arg(json, "the ChannelConfig document")? },
+        TxKind::Config { json, consensus_library } => {
+            let mut doc: Value = serde_json::from_str(json).context("the ChannelConfig document is not valid JSON")?;
+            if let Some(lib) = consensus_library {
+                let bytes = std::fs::read(lib).with_context(|| format!("reading {}", lib.display()))?;
+                let Some(obj) = doc.as_object_mut() else { bail!("the ChannelConfig document must be a JSON object") };
+                obj.insert("consensus_code_hash".into(), Value::String(lc_types::sha3(&bytes).to_hex()));
+            }
+            Payload::ChannelConfig { json: doc.to_string() }
+        }
         TxKind::Deploy { score, library, params } => {
             let bytes = std::fs::read(library).with_context(|| format!("reading {}", library.display()))?;
             Payload::Deploy {

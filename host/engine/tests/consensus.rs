@@ -327,3 +327,60 @@ fn consensus_logs_replay_with_identical_decisions() {
         other => panic!("a changed decision must be reported, got {other:?}"),
     }
 }
+
+/// A TC whose carried high QC is signed by one validator only (a Byzantine member can assemble
+/// that from honest timeout votes) is refused: the node must not adopt the fake QC nor jump to the
+/// TC's round. A proper TC right after it is taken.
+#[test]
+fn a_timeout_certificate_with_a_non_quorum_high_qc_is_refused() {
+    use lc_crypto::bls::{aggregate, bitmap, timeout_message, vote_message};
+    use lc_types::{BlsSignature, ConsensusMsg, QuorumCert, TimeoutCert};
+    let def = definition(4);
+    let db: Arc<dyn Backend> = Arc::new(MemDb::new());
+    let store = ChannelStore::open(db, CH).expect("store");
+    let ch = Channel::open(
+        params(),
+        store.clone(),
+        &def,
+        node_key(0),
+        Some(BlsKeypair::dev(0)),
+        Arc::new(lc_engine::ConfiguredWeights),
+    )
+    .expect("open");
+    let driver = ch.spawn(Box::new(Store)).expect("spawn");
+    let genesis = store.block_hash_at(0).expect("read").expect("genesis");
+    let tc = |round: u64, hqc: u64, high_qc: QuorumCert| {
+        let msg = timeout_message(CH, 0, round, hqc);
+        let sigs: Vec<BlsSignature> = (1..4).map(|i| BlsKeypair::dev(i).sign(&msg)).collect();
+        TimeoutCert {
+            epoch: 0,
+            round,
+            signer_bitmap: bitmap(4, [1, 2, 3]),
+            hqc_rounds: vec![hqc; 3],
+            aggregate_signature: aggregate(&sigs).expect("aggregate"),
+            high_qc,
+        }
+    };
+    let fake_block = Hash([7; 32]);
+    let weak_qc = QuorumCert {
+        epoch: 0,
+        round: 4,
+        height: 1,
+        block_hash: fake_block,
+        signer_bitmap: bitmap(4, [1]),
+        aggregate_signature: BlsKeypair::dev(1).sign(&vote_message(CH, 0, 4, 1, fake_block)),
+    };
+    assert!(ch.deliver(ConsensusMsg::Tc(tc(5, 4, weak_qc))));
+    let genesis_qc = QuorumCert {
+        epoch: 0,
+        round: 0,
+        height: 0,
+        block_hash: genesis,
+        signer_bitmap: Vec::new(),
+        aggregate_signature: BlsSignature::ZERO,
+    };
+    assert!(ch.deliver(ConsensusMsg::Tc(tc(1, 0, genesis_qc))));
+    wait_until("the proper TC(1) moves the node to round 2", 10, || ch.status().round >= 2);
+    assert_eq!(ch.status().round, 2, "the TC with a one-signer high QC must not move the node to round 6");
+    driver.stop().expect("stop");
+}

@@ -44,6 +44,8 @@ pub struct CommitEvidence {
 
 /// Most messages of the next epoch kept until this node switches to it.
 const MAX_EARLY: usize = 4096;
+/// Most bytes (roughly: transactions + 1 KiB per message) of those messages.
+const MAX_EARLY_BYTES: usize = 64 << 20;
 
 /// Loads the record of a finished epoch and rebuilds its state (its keys verify the QC of the
 /// next epoch's root block).
@@ -133,6 +135,7 @@ pub(crate) struct Driver<'a> {
     prev: Option<Arc<EpochState>>,
     /// Messages of the next epoch that arrived before this node switched (bounded).
     early: VecDeque<ConsensusMsg>,
+    early_bytes: usize,
     lft: Lft,
     guard: Option<SafetyGuard<ChannelStore>>,
     executor: Box<dyn Executor>,
@@ -227,6 +230,7 @@ impl<'a> Driver<'a> {
             es: Arc::clone(&es),
             prev,
             early: VecDeque::new(),
+            early_bytes: 0,
             guard,
             executor,
             pending: BTreeMap::new(),
@@ -637,7 +641,19 @@ impl<'a> Driver<'a> {
         let is_root_qc = matches!(&msg, ConsensusMsg::Qc(q)
             if q.block_hash == root && self.prev.as_ref().is_some_and(|p| p.config.number == q.epoch));
         if epoch == current + 1 {
-            if self.early.len() < MAX_EARLY {
+            // Kept only while this epoch's end is scheduled, and bounded by count and bytes.
+            let size = match &msg {
+                ConsensusMsg::Proposal(b) => b.txs.iter().map(Transaction::encoded_len).sum::<usize>() + 1024,
+                _ => 1024,
+            };
+            let scheduled = self
+                .ch
+                .store
+                .state_get(SYS_NEXT_EPOCH)?
+                .and_then(|b| decode::<EpochChange>(&b).ok())
+                .is_some_and(|c| c.start_height > self.es.config.start_height);
+            if scheduled && self.early.len() < MAX_EARLY && self.early_bytes + size <= MAX_EARLY_BYTES {
+                self.early_bytes += size;
                 self.early.push_back(msg);
             }
             return Ok(());
@@ -1132,6 +1148,7 @@ impl<'a> Driver<'a> {
         }
         self.process(start)?;
         let early: Vec<ConsensusMsg> = self.early.drain(..).collect();
+        self.early_bytes = 0;
         for msg in early {
             self.on_message(msg)?;
         }

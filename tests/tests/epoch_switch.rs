@@ -85,3 +85,47 @@ fn channel_config_switches_the_consensus_plugin_at_the_epoch_boundary() {
     assert!(out.status.success(), "replay: {text}");
     assert!(text.contains("3 core starts"), "two node starts and one epoch switch: {text}");
 }
+
+fn install(src: &std::path::Path, dir: &std::path::Path, name: &str) {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::copy(src, &tmp).expect("copy library");
+    std::fs::rename(&tmp, dir.join(name)).expect("rename library");
+}
+
+/// A rebuilt consensus plugin library is staged by the watcher and nothing more: the running
+/// epoch keeps its scheme and validator set until a `ChannelConfig` names the new build.
+#[test]
+fn a_changed_consensus_library_is_only_staged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let libs = dir.path().join("libs");
+    std::fs::create_dir_all(&libs).expect("libs dir");
+    install(&profile_dir().join("libhello.so"), &libs, "libhello.so");
+    install(&profile_dir().join("libconsensus_equal.so"), &libs, "libconsensus_equal.so");
+    let lib_path = format!("SCORE_PACKAGE_PATH={}", libs.display());
+    let node = Node::start(&dir.path().join("data"), free_port(), &["INTERVAL_BLOCKGENERATION=0.1", &lib_path]);
+    node.wait_for("height 2", Duration::from_secs(30), |n| height(n) >= 2);
+    let (_, before) = node.get("/api/v1/channel/validators");
+
+    // A different build appears under the plugin's file name (same code plus a trailing byte:
+    // another code hash).
+    let mut rebuilt = std::fs::read(profile_dir().join("libconsensus_equal.so")).expect("read library");
+    rebuilt.push(0);
+    let new_hash = lc_types::sha3(&rebuilt).to_hex();
+    let tmp = libs.join(".rebuilt.tmp");
+    std::fs::write(&tmp, &rebuilt).expect("write rebuilt library");
+    std::fs::rename(&tmp, libs.join("libconsensus_equal.so")).expect("rename");
+    node.wait_for("the new build staged", Duration::from_secs(30), |n| {
+        n.logs().lines().any(|l| l.contains("consensus plugin build staged") && l.contains(&new_hash))
+    });
+    let h = height(&node);
+    node.wait_for("more blocks", Duration::from_secs(30), |n| height(n) >= h + 3);
+    let (_, after) = node.get("/api/v1/channel/validators");
+    assert_eq!(before, after, "the validator set must not change without a ChannelConfig");
+    assert_eq!(node.get("/api/v1/status/peer").1["epoch"], 0);
+    let staged = std::fs::read_dir(node.storage.join(node.port.to_string()).join("plugins").join("consensus"))
+        .expect("staged copies")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "so")))
+        .count();
+    // equal (start build), weighted and groups (next to the binary), and the new equal build.
+    assert_eq!(staged, 4, "the new build is staged beside the ones found at start");
+}

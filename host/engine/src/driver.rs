@@ -42,6 +42,9 @@ pub struct CommitEvidence {
     pub qc: QuorumCert,
 }
 
+/// Most proposals kept while their parent has not arrived.
+const MAX_ORPHANS: usize = 64;
+
 /// Most messages of the next epoch kept until this node switches to it.
 const MAX_EARLY: usize = 4096;
 /// Most bytes (roughly: transactions + 1 KiB per message) of those messages.
@@ -136,6 +139,9 @@ pub(crate) struct Driver<'a> {
     /// Messages of the next epoch that arrived before this node switched (bounded).
     early: VecDeque<ConsensusMsg>,
     early_bytes: usize,
+    /// Proposals whose parent has not arrived, by parent hash (bounded by `MAX_ORPHANS`).
+    orphans: BTreeMap<Hash, Vec<Block>>,
+    orphan_count: usize,
     lft: Lft,
     guard: Option<SafetyGuard<ChannelStore>>,
     executor: Box<dyn Executor>,
@@ -231,6 +237,8 @@ impl<'a> Driver<'a> {
             prev,
             early: VecDeque::new(),
             early_bytes: 0,
+            orphans: BTreeMap::new(),
+            orphan_count: 0,
             guard,
             executor,
             pending: BTreeMap::new(),
@@ -780,7 +788,15 @@ impl<'a> Driver<'a> {
                 return self.process(step.outputs);
             }
             Err(Refusal::UnknownParent(qc, tc)) => {
-                debug!(channel = %self.ch.name, block = %hash, round, "proposal on an unknown parent: certificates only");
+                debug!(channel = %self.ch.name, block = %hash, round, "proposal on an unknown parent: kept until it arrives");
+                let parent = block.header.prev_hash;
+                if self.orphan_count < MAX_ORPHANS {
+                    let siblings = self.orphans.entry(parent).or_default();
+                    if !siblings.iter().any(|b| b.hash() == hash) {
+                        siblings.push(block);
+                        self.orphan_count += 1;
+                    }
+                }
                 let step = self.feed(Input::Qc(qc));
                 self.process(step.outputs)?;
                 if let Some(tc) = tc {
@@ -819,7 +835,17 @@ impl<'a> Driver<'a> {
             // Refused by the core (stale, conflicting, ...): not kept.
             self.pending.remove(&hash);
         }
-        self.process(step.outputs)
+        self.process(step.outputs)?;
+        // Children that arrived before this block.
+        if self.pending.contains_key(&hash) {
+            if let Some(children) = self.orphans.remove(&hash) {
+                self.orphan_count -= children.len();
+                for child in children {
+                    self.on_proposal(child)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Checks a proposal before execution: header, signature, certificates, parent, transactions.
@@ -1342,6 +1368,11 @@ impl<'a> Driver<'a> {
         }
         let committed = self.lft.committed();
         self.qcs.retain(|h, q| q.round >= committed.round || *h == committed.block_hash);
+        for children in self.orphans.values_mut() {
+            children.retain(|b| b.header.height > committed.height);
+        }
+        self.orphans.retain(|_, children| !children.is_empty());
+        self.orphan_count = self.orphans.values().map(Vec::len).sum();
         Ok(())
     }
 }

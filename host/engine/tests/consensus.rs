@@ -384,3 +384,75 @@ fn a_timeout_certificate_with_a_non_quorum_high_qc_is_refused() {
     assert_eq!(ch.status().round, 2, "the TC with a one-signer high QC must not move the node to round 6");
     driver.stop().expect("stop");
 }
+
+/// Records what a channel sends.
+#[derive(Debug, Default)]
+struct Capture(std::sync::Mutex<Vec<lc_types::ConsensusMsg>>);
+
+impl lc_engine::Transport for Capture {
+    fn broadcast(&self, msg: lc_types::ConsensusMsg) {
+        self.0.lock().expect("capture").push(msg);
+    }
+}
+
+/// A proposal that arrives before its parent is kept and voted for once the parent arrives.
+#[test]
+fn a_child_that_arrives_before_its_parent_is_voted_for_when_the_parent_arrives() {
+    use lc_crypto::bls::{aggregate, bitmap, vote_message};
+    use lc_types::{state_root, Block, BlockHeader, ConsensusMsg, QuorumCert, VoteKind, BLOCK_VERSION};
+    let def = definition(4);
+    let db: Arc<dyn Backend> = Arc::new(MemDb::new());
+    let store = ChannelStore::open(db, CH).expect("store");
+    let ch = Channel::open(
+        params(),
+        store.clone(),
+        &def,
+        node_key(0),
+        Some(BlsKeypair::dev(0)),
+        Arc::new(lc_engine::ConfiguredWeights),
+    )
+    .expect("open");
+    let capture = Arc::new(Capture::default());
+    ch.set_transport(capture.clone());
+    let genesis = store.block_at(0).expect("read").expect("genesis");
+    let block = |proposer: u64, round: u64, parent: &Block, qc: Option<QuorumCert>| {
+        let header = BlockHeader {
+            version: BLOCK_VERSION,
+            channel: CH.into(),
+            height: parent.header.height + 1,
+            round,
+            epoch: 0,
+            prev_hash: parent.hash(),
+            tx_root: lc_types::merkle_root(&[]),
+            state_root: state_root(&parent.header.state_root, &WriteSet::new()),
+            receipts_root: Block::compute_receipts_root(&[]),
+            qc,
+            tc: None,
+            timestamp_us: now_us() + round,
+            proposer: node_key(proposer).public(),
+        };
+        node_key(proposer).sign_block(header, Vec::new())
+    };
+    let b1 = block(1, 1, &genesis, None);
+    let msg = vote_message(CH, 0, 1, 1, b1.hash());
+    let sigs: Vec<_> = (1..4).map(|i| BlsKeypair::dev(i).sign(&msg)).collect();
+    let qc1 = QuorumCert {
+        epoch: 0,
+        round: 1,
+        height: 1,
+        block_hash: b1.hash(),
+        signer_bitmap: bitmap(4, [1, 2, 3]),
+        aggregate_signature: aggregate(&sigs).expect("aggregate"),
+    };
+    let b2 = block(2, 2, &b1, Some(qc1));
+    let driver = ch.spawn(Box::new(Store)).expect("spawn");
+    assert!(ch.deliver(ConsensusMsg::Proposal(Box::new(b2.clone()))), "child first");
+    assert!(ch.deliver(ConsensusMsg::Proposal(Box::new(b1))), "then its parent");
+    let voted_b2 = || {
+        capture.0.lock().expect("capture").iter().any(
+            |m| matches!(m, ConsensusMsg::Vote(v) if v.vote.kind == VoteKind::Yes && v.vote.block_hash == b2.hash()),
+        )
+    };
+    wait_until("a yes vote for the child", 10, voted_b2);
+    driver.stop().expect("stop");
+}

@@ -2,7 +2,8 @@
 //! verbatim"), and the deliberately broken cores/verification layers the checkers must catch —
 //! V1 (random search), V2 and V3 (scripted), and one scripted schedule per Byzantine behaviour
 //! (equivocating proposer, double voter, bad signatures, withholding, twins) against a rule broken
-//! on purpose. Each broken run must end in a violation; the same schedule with the correct rules
+//! on purpose. (The withholding node follows its own deterministic policy of recipients; its
+//! script only delays honest messages.) Each broken run must end in a violation; the same schedule with the correct rules
 //! must end in none.
 use lc_crypto::bls::bitmap;
 use lc_lft::{EpochInfo, Faults, Timer, Validator};
@@ -682,17 +683,111 @@ fn bad_signatures_against_unchecked_verification() {
     );
 }
 
-/// Withholding: the lft.md schedule with its Byzantine node 0 running the withholding behaviour.
-/// In a scripted world the script decides whom a withholding node's messages reach: node 0 sends
-/// its round-3 timeout (carrying QC(B)) and its round-4 proposal D (the child of B) to nodes 2 and 3
-/// only, never to node 1, and its round-2 vote to nobody but itself. Against the whitepaper's
-/// literal rules: a fork at height 2; against the correct core: none.
+/// Withholding, decided by the Byzantine node itself. Node 0 is Byzantine with the withholding
+/// behaviour and runs the honest core; its policy (`SimConfig::withhold_plan`, carried out by the
+/// node for everything it sends, catch-up help included) is: its round-2 messages go to nobody,
+/// its round-3 and round-4 messages only to nodes 2 and 3 — node 1 hears nothing from it in rounds
+/// 2 to 4. The script never chooses whom node 0's messages
+/// reach: it delivers every message node 0 sends as soon as it is sent ([`flush_byzantine`]), and
+/// it only delays honest messages (before GST; none is ever dropped — at the end everything still
+/// in flight is delivered). Leaders: round r is led by r mod 4.
+///
+/// ```text
+/// r1  C (node 1) certified everywhere.
+/// r2  B (node 2, on C): all vote; the honest votes reach node 0 first — node 0 forms QC(B) and
+///     moves on; its own vote (and the catch-up help it would give) goes to nobody: nodes 1, 2, 3
+///     time out (LAZY, high QC C), TC(2).
+/// r3  B′ (node 3, on C via TC(2)): all vote, the votes are in flight. Nodes 0, 2, 3 time out;
+///     node 0's timeout (carrying QC(B)) reaches only 2 and 3, who adopt B; TC(3) (max hqc 2).
+/// r4  D (node 0, on B via TC(3)) — sent to nodes 2 and 3 only — both vote; node 2 sees QC(D)
+///     (votes of 0, 2, 3). Node 1, never told about B, learns QC(B′) from the round-3 votes,
+///     enters round 4 and times out with QC(B′); nodes 3 and 0 adopt it; TC(4) (max hqc 3)
+///     reaches node 1 from node 3.
+/// r5  D′ (node 1, on B′ via TC(4)): nodes 0, 1, 3 vote; nodes 1 and 3 see QC(D′).
+/// ```
+///
+/// With the whitepaper's literal rules node 2 commits B (QC(D) commits D's parent) and nodes 1
+/// and 3 commit B′: a fork at height 2. With the correct core neither B nor B′ commits (no two
+/// consecutive certified rounds). With node 0 following no plan (sending everything to everyone)
+/// and the same script, nodes learn QC(B) at once and nothing conflicting commits: the withholding
+/// policy is what makes this schedule fork. (Before GST: after GST every honest message arrives within Δ, and
+/// a single withholding node among four cannot keep a quorum's QC from an honest node long
+/// enough — a QC needs two honest votes, which reach everyone.)
+fn withholding_schedule(faults: Faults, plan: bool) -> (Option<Violation>, Vec<Height>) {
+    let mut cfg: SimConfig = Scenario { faults, ..Scenario::new(4) }.config(0);
+    cfg.roles = vec![Role::Byzantine(WITHHOLD), Role::Honest, Role::Honest, Role::Honest];
+    cfg.twins.clear();
+    let validators = (0..4).map(|i| Validator { id: PublicKey([i as u8; 32]), weight: 1 }).collect();
+    cfg.epoch = EpochInfo::new(0, validators).expect("epoch");
+    cfg.manual = true;
+    if plan {
+        cfg.withhold_plan = [(2, vec![]), (3, vec![2, 3]), (4, vec![2, 3])].into_iter().collect();
+    }
+    let mut w = World::new(cfg, Arc::new(TestScheme::new(4)));
+    let hon = |set: &'static [usize]| move |e: &Envelope| e.from != 0 && set.contains(&e.to);
+    // Delivers the honest messages `pick` selects, then everything node 0 sent.
+    let step = |w: &mut World<TestScheme>, pick: &dyn Fn(&Envelope) -> bool| {
+        w.deliver_where(|e| e.from != 0 && pick(e));
+        flush_byzantine(w);
+    };
+    round_one(&mut w);
+    flush_byzantine(&mut w);
+    // r2: B everywhere; honest votes to node 0 (QC(B) there); timeouts of 1, 2, 3 among themselves.
+    step(&mut w, &|e| is_proposal(e, 2));
+    step(&mut w, &|e| is_vote(e, 2) && e.to == 0);
+    for s in [1, 2, 3] {
+        w.fire(s, Timer::Propose, 2);
+    }
+    flush_byzantine(&mut w);
+    step(&mut w, &|e| is_timeout(e, 2) && hon(&[1, 2, 3])(e));
+    // r3: B′ everywhere; votes in flight; timeouts of 0, 2, 3 (node 0's go where it sends them).
+    step(&mut w, &|e| is_proposal(e, 3));
+    for s in [0, 2, 3] {
+        w.fire(s, Timer::Propose, 3);
+        flush_byzantine(&mut w);
+    }
+    step(&mut w, &|e| is_timeout(e, 3) && hon(&[0, 2, 3])(e));
+    // r4: node 0 proposed D (wherever it chose); honest round-4 votes to node 2 only.
+    step(&mut w, &|e| is_vote(e, 4) && e.to == 2);
+    // Node 1 gets the round-3 votes (QC(B′)), enters round 4; round-4 timeouts of 1, 3, 0.
+    step(&mut w, &|e| is_vote(e, 3) && e.to == 1);
+    for s in [1, 3, 0] {
+        w.fire(s, Timer::Propose, 4);
+        flush_byzantine(&mut w);
+    }
+    step(&mut w, &|e| is_timeout(e, 4) && hon(&[0, 1, 3])(e));
+    step(&mut w, &|e| matches!(&e.msg, Msg::Tc(tc) if tc.round == 4) && e.from == 3 && e.to == 1);
+    // r5: D′ to nodes 0 and 3; round-5 votes to nodes 1 and 3.
+    step(&mut w, &|e| is_proposal(e, 5) && hon(&[0, 3])(e));
+    step(&mut w, &|e| is_vote(e, 5) && hon(&[1, 3])(e));
+    // GST: everything still in flight arrives.
+    for _ in 0..8 {
+        if w.deliver_where(|_| true) == 0 {
+            break;
+        }
+    }
+    verdict(w)
+}
+
+/// Delivers everything the Byzantine node 0 has sent (to whomever it sent it), until it sends
+/// nothing more: the script never delays or redirects node 0's messages.
+fn flush_byzantine(w: &mut World<TestScheme>) {
+    while w.deliver_where(|e| e.from == 0) > 0 {}
+}
+
 #[test]
-fn withholding_against_literal_whitepaper_rules() {
-    let (correct, heights) = lft_md_fork(Faults::default(), WITHHOLD);
+fn withholding_node_forks_literal_whitepaper_rules() {
+    let (correct, heights) = withholding_schedule(Faults::default(), true);
     assert_eq!(correct, None, "correct core (committed {heights:?})");
-    let (literal, heights) = lft_md_fork(Faults { literal_whitepaper_rules: true, ..Faults::default() }, WITHHOLD);
-    assert!(matches!(literal, Some(Violation::Fork { height: 2, .. })), "literal rules: {literal:?} ({heights:?})");
+    let literal = Faults { literal_whitepaper_rules: true, ..Faults::default() };
+    let (v, heights) = withholding_schedule(literal, true);
+    assert!(matches!(v, Some(Violation::Fork { height: 2, .. })), "literal rules: {v:?} ({heights:?})");
+    // The same script with node 0 sending everything to everyone: no violation, even with the
+    // literal rules — the withholding policy is what makes this schedule fork.
+    let (v, heights) = withholding_schedule(literal, false);
+    assert_eq!(v, None, "literal rules, node 0 not withholding (committed {heights:?})");
+    let (v, heights) = withholding_schedule(Faults::default(), false);
+    assert_eq!(v, None, "correct core, node 0 not withholding (committed {heights:?})");
 }
 
 /// Every run is bounded: simulated time by `gst + progress_window`, the work inside it by the event

@@ -227,9 +227,14 @@ pub struct Node<S: Scheme> {
     pub slot_of: Vec<usize>,
     /// What the anomalies were (first few).
     pub notes: Vec<&'static str>,
-    /// Scripted world: every message is held for the script, which decides whom a withholding
-    /// node's messages reach (no random subset here).
+    /// Scripted world: every message is held for the script (no random network). A withholding
+    /// node then follows [`Node::withhold_plan`] instead of drawing random subsets.
     pub scripted: bool,
+    /// A withholding node's own deterministic policy in a scripted world: its messages of round
+    /// `r` (proposals, votes, timeout votes, TCs, catch-up help) go only to the validators
+    /// `withhold_plan[r]`; rounds not listed go to everyone. The script only delays messages, so
+    /// who receives the Byzantine node's messages at all is decided here, by the node.
+    pub withhold_plan: BTreeMap<Round, Vec<usize>>,
 }
 
 impl<S: Scheme> Node<S> {
@@ -290,6 +295,7 @@ impl<S: Scheme> Node<S> {
             deferred: None,
             slot_of: Vec::new(),
             scripted: false,
+            withhold_plan: BTreeMap::new(),
         }
     }
 
@@ -715,6 +721,35 @@ impl<S: Scheme> Node<S> {
                 self.seen_proposals.retain(|r, _| *r + 4 >= keep);
             }
             Output::EpochEnded { .. } => {}
+        }
+    }
+
+    /// A withholding node in a scripted world: restricts every send to the recipients its
+    /// [`Node::withhold_plan`] names for the message's round (applied by the world to everything
+    /// the node sends). Sync requests are never withheld (they only ask).
+    pub fn apply_withhold_plan(&self, fx: &mut Effects) {
+        if !self.scripted || !self.byz().is_some_and(|b| b.withhold) || self.withhold_plan.is_empty() {
+            return;
+        }
+        let n = self.epoch.validators.len();
+        for (dest, msg) in fx.sends.iter_mut() {
+            let round = match msg {
+                Msg::Proposal(b) => b.round,
+                Msg::Vote { round, .. } | Msg::Timeout { round, .. } => *round,
+                Msg::Tc(tc) => tc.round,
+                // Catch-up help counts as a message of its highest certificate's round.
+                Msg::SyncInfo { qc, tc } => qc.round.max(tc.as_ref().map_or(0, |t| t.round)),
+                Msg::SyncResponse(bs) => bs.iter().map(|b| b.round).max().unwrap_or(0),
+                Msg::SyncRequest { .. } => continue,
+            };
+            let Some(allowed) = self.withhold_plan.get(&round) else { continue };
+            let validator_of = |slot: usize| self.slot_of.iter().position(|s| *s == slot).unwrap_or(slot);
+            *dest = match dest {
+                Dest::Others => Dest::Validators(allowed.clone()),
+                Dest::Validators(vs) => Dest::Validators(vs.iter().copied().filter(|v| allowed.contains(v)).collect()),
+                Dest::Slot(s) if allowed.contains(&validator_of(*s)) && validator_of(*s) < n => Dest::Slot(*s),
+                Dest::Slot(_) => Dest::Validators(Vec::new()),
+            };
         }
     }
 

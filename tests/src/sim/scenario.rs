@@ -187,6 +187,7 @@ impl Scenario {
             progress_blocks: self.progress_blocks,
             progress_window: self.progress_window,
             manual: false,
+            withhold_plan: std::collections::BTreeMap::new(),
             max_events: super::world::MAX_EVENTS,
         }
     }

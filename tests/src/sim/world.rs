@@ -75,6 +75,9 @@ pub struct SimConfig {
     pub progress_window: u64,
     /// Hold every message for a script to deliver (no random network, no automatic timers).
     pub manual: bool,
+    /// Manual mode: the policy of every withholding Byzantine node (see
+    /// [`super::node::Node::withhold_plan`]); empty: a withholding node sends to everyone.
+    pub withhold_plan: BTreeMap<Round, Vec<usize>>,
     /// Event budget: a run (or a script) processes at most this many events. Simulated time is
     /// bounded by `gst + progress_window`, but a message storm could pack unboundedly many events
     /// into it; past the budget the run stops and reports [`Violation::NoProgress`].
@@ -198,6 +201,7 @@ impl<S: Scheme> World<S> {
         for n in nodes.iter_mut() {
             n.slot_of = first.clone();
             n.scripted = cfg.manual;
+            n.withhold_plan = cfg.withhold_plan.clone();
         }
         let honest: Vec<usize> = nodes.iter().filter(|n| n.is_honest()).map(|n| n.slot).collect();
         let mut net_rng = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -325,7 +329,8 @@ impl<S: Scheme> World<S> {
         }
     }
 
-    fn apply(&mut self, slot: usize, fx: Effects) {
+    fn apply(&mut self, slot: usize, mut fx: Effects) {
+        self.nodes[slot].apply_withhold_plan(&mut fx);
         self.mix(&fx.trace);
         for (dest, msg) in fx.sends {
             for to in self.targets(slot, &dest) {

@@ -314,3 +314,10 @@ pub fn verify_proof(dir: &Path, proof: &Value, set: &Value) -> (bool, String) {
         .expect("run loopchain proof verify");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
+
+/// Installs a library file into `dir` under `name` the way cargo does (write aside, then rename).
+pub fn install(src: &Path, dir: &Path, name: &str) {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::copy(src, &tmp).expect("copy library");
+    std::fs::rename(&tmp, dir.join(name)).expect("rename library");
+}

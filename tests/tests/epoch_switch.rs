@@ -2,7 +2,7 @@
 //! admin (`loopchain tx config`) moves the channel from the `equal` plugin to `weighted` at the
 //! scheduled height; proofs of each epoch verify against that epoch's validator set only, and the
 //! node restarts into the new epoch.
-use lc_system_tests::{binary, free_port, profile_dir, verify_proof, Node};
+use lc_system_tests::{binary, free_port, install, profile_dir, verify_proof, Node};
 use serde_json::{json, Value};
 use std::process::Command;
 use std::time::Duration;
@@ -84,12 +84,6 @@ fn channel_config_switches_the_consensus_plugin_at_the_epoch_boundary() {
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "replay: {text}");
     assert!(text.contains("3 core starts"), "two node starts and one epoch switch: {text}");
-}
-
-fn install(src: &std::path::Path, dir: &std::path::Path, name: &str) {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::copy(src, &tmp).expect("copy library");
-    std::fs::rename(&tmp, dir.join(name)).expect("rename library");
 }
 
 /// A rebuilt consensus plugin library is staged by the watcher and nothing more: the running

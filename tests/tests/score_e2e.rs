@@ -1,9 +1,8 @@
 //! SCOREs in a real node: signed calls through REST change state seen through queries; a panic
 //! is a failed receipt; a rebuilt library goes live (with its migration) while the node runs;
 //! a broken build is refused and the active version keeps serving.
-use lc_system_tests::{dev_address, free_port, profile_dir, signed_call_tx, Node};
+use lc_system_tests::{dev_address, free_port, install, profile_dir, signed_call_tx, Node};
 use serde_json::{json, Value};
-use std::path::Path;
 use std::time::Duration;
 
 const CH: &str = "loopchain_default";
@@ -29,11 +28,6 @@ fn wait_active(node: &Node, version: &str) -> Value {
 }
 
 /// Installs `src` as `dir/name` the way cargo does: write elsewhere, then rename over.
-fn install(src: &Path, dir: &Path, name: &str) {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::copy(src, &tmp).expect("copy library");
-    std::fs::rename(&tmp, dir.join(name)).expect("rename library");
-}
 
 #[test]
 fn token_transfer_via_rest_changes_balances_seen_by_query() {

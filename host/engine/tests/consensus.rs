@@ -328,6 +328,22 @@ fn consensus_logs_replay_with_identical_decisions() {
     }
 }
 
+/// Validator 0 of a 4-validator channel, alone (no transport): the test plays the others.
+fn lone_member_of_four() -> (Arc<Channel>, ChannelStore) {
+    let db: Arc<dyn Backend> = Arc::new(MemDb::new());
+    let store = ChannelStore::open(db, CH).expect("store");
+    let ch = Channel::open(
+        params(),
+        store.clone(),
+        &definition(4),
+        node_key(0),
+        Some(BlsKeypair::dev(0)),
+        Arc::new(lc_engine::ConfiguredWeights),
+    )
+    .expect("open");
+    (ch, store)
+}
+
 /// A TC whose carried high QC is signed by one validator only (a Byzantine member can assemble
 /// that from honest timeout votes) is refused: the node must not adopt the fake QC nor jump to the
 /// TC's round. A proper TC right after it is taken.
@@ -335,18 +351,7 @@ fn consensus_logs_replay_with_identical_decisions() {
 fn a_timeout_certificate_with_a_non_quorum_high_qc_is_refused() {
     use lc_crypto::bls::{aggregate, bitmap, timeout_message, vote_message};
     use lc_types::{BlsSignature, ConsensusMsg, QuorumCert, TimeoutCert};
-    let def = definition(4);
-    let db: Arc<dyn Backend> = Arc::new(MemDb::new());
-    let store = ChannelStore::open(db, CH).expect("store");
-    let ch = Channel::open(
-        params(),
-        store.clone(),
-        &def,
-        node_key(0),
-        Some(BlsKeypair::dev(0)),
-        Arc::new(lc_engine::ConfiguredWeights),
-    )
-    .expect("open");
+    let (ch, store) = lone_member_of_four();
     let driver = ch.spawn(Box::new(Store)).expect("spawn");
     let genesis = store.block_hash_at(0).expect("read").expect("genesis");
     let tc = |round: u64, hqc: u64, high_qc: QuorumCert| {
@@ -400,18 +405,7 @@ impl lc_engine::Transport for Capture {
 fn a_child_that_arrives_before_its_parent_is_voted_for_when_the_parent_arrives() {
     use lc_crypto::bls::{aggregate, bitmap, vote_message};
     use lc_types::{state_root, Block, BlockHeader, ConsensusMsg, QuorumCert, VoteKind, BLOCK_VERSION};
-    let def = definition(4);
-    let db: Arc<dyn Backend> = Arc::new(MemDb::new());
-    let store = ChannelStore::open(db, CH).expect("store");
-    let ch = Channel::open(
-        params(),
-        store.clone(),
-        &def,
-        node_key(0),
-        Some(BlsKeypair::dev(0)),
-        Arc::new(lc_engine::ConfiguredWeights),
-    )
-    .expect("open");
+    let (ch, store) = lone_member_of_four();
     let capture = Arc::new(Capture::default());
     ch.set_transport(capture.clone());
     let genesis = store.block_at(0).expect("read").expect("genesis");

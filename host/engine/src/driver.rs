@@ -301,6 +301,10 @@ impl<'a> Driver<'a> {
         }
         let committed = self.lft.committed();
         if committed.height + 1 == change.start_height {
+            // The evidence that committed the epoch's last block was written with that commit.
+            if let Some(bytes) = self.ch.store.meta_get(META_COMMIT_EVIDENCE)? {
+                self.last_evidence = decode(&bytes).ok();
+            }
             self.switch_epoch(committed.block_hash)?;
             return Ok(true);
         }

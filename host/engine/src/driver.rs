@@ -690,7 +690,7 @@ impl<'a> Driver<'a> {
                 }
             },
             ConsensusMsg::Proposal(block) => self.on_proposal(*block),
-            ConsensusMsg::Vote(v) => self.on_vote(v),
+            ConsensusMsg::Vote(v) => self.on_vote(v, false),
             ConsensusMsg::Tc(tc) => match self.check_tc(&tc) {
                 Ok(()) => {
                     let step = self.feed(Input::Tc(tc_info(&tc)));
@@ -944,7 +944,9 @@ impl<'a> Driver<'a> {
         false
     }
 
-    fn on_vote(&mut self, m: VoteMsg) -> Result<(), Error> {
+    /// A vote from another member (`own == false`: its signature is verified) or this node's own,
+    /// just signed by the safety guard (parsed for aggregation, not verified again).
+    fn on_vote(&mut self, m: VoteMsg, own: bool) -> Result<(), Error> {
         let epoch = self.lft.epoch().epoch;
         let v = &m.vote;
         let voter = m.voter as usize;
@@ -959,7 +961,12 @@ impl<'a> Driver<'a> {
             VoteKind::Yes => bls::vote_message(&v.channel, epoch, v.round, v.height, v.block_hash),
             VoteKind::Timeout => bls::timeout_message(&v.channel, epoch, v.round, v.hqc_round),
         };
-        let sig = match bls::verify_from(&self.es.keys, voter, &msg, &m.signature) {
+        let checked = if own {
+            bls::own_signature(&m.signature)
+        } else {
+            bls::verify_from(&self.es.keys, voter, &msg, &m.signature)
+        };
+        let sig = match checked {
             Ok(s) => s,
             Err(e) => {
                 debug!(channel = %self.ch.name, voter, round = v.round, error = %e, "dropping a vote that does not verify");
@@ -1203,7 +1210,7 @@ impl<'a> Driver<'a> {
             high_qc,
         };
         self.ch.broadcast(ConsensusMsg::Vote(msg.clone()));
-        self.on_vote(msg)?;
+        self.on_vote(msg, true)?;
         Ok(Vec::new())
     }
 

@@ -1,36 +1,17 @@
 //! The channel runtime on the in-memory store: admission, pacing, execution, commit, restart.
+mod common;
+
 use lc_crypto::Keypair;
 use lc_engine::{now_us, AdmitError, BlockContext, Channel, ChannelParams, Executor, StateRead, TxOutcome, TxStatus};
 use lc_storage::{Backend, ChannelStore, MemDb};
-use lc_types::{
-    merkle_root, Address, ChannelDefinition, Hash, Member, Payload, Receipt, ReceiptStatus, Role, Transaction, TxBody,
-    WriteSet,
-};
+use lc_types::{merkle_root, ChannelDefinition, Hash, Payload, Receipt, ReceiptStatus, Transaction, TxBody, WriteSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CH: &str = "test_channel";
 
 fn definition(key: &Keypair) -> ChannelDefinition {
-    ChannelDefinition {
-        name: CH.into(),
-        members: vec![Member {
-            peer_id: Address::of(&key.public()),
-            identity_key: key.public(),
-            bls_key: Some(lc_crypto::bls::BlsKeypair::dev(0).public()),
-            bls_pop: Some(lc_crypto::bls::BlsKeypair::dev(0).proof_of_possession()),
-            weight: 1,
-            group: None,
-            role: Role::Validator,
-        }],
-        admins: vec![key.public()],
-        score: String::new(),
-        score_params: "{}".into(),
-        consensus: "equal".into(),
-        consensus_params: "{}".into(),
-        consensus_code_hash: None,
-        genesis_timestamp_us: 0,
-    }
+    common::definition(CH, vec![common::validator(key, 0)], key, "")
 }
 
 fn params() -> ChannelParams {

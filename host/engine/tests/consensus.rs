@@ -1,5 +1,7 @@
 //! The channel runtime driving the LFT core with real timers, the safety guard, BLS votes and
 //! certificates: one validator, and four validators connected in process (until the network).
+mod common;
+
 use lc_crypto::bls::{verify_qc, BlsKeypair};
 use lc_crypto::Keypair;
 use lc_engine::{
@@ -7,9 +9,7 @@ use lc_engine::{
     StateRead, TxOutcome, META_COMMIT_EVIDENCE,
 };
 use lc_storage::{Backend, ChannelStore, MemDb};
-use lc_types::{
-    decode, Address, ChannelDefinition, Hash, Member, Payload, Receipt, Role, Transaction, TxBody, WriteSet,
-};
+use lc_types::{decode, ChannelDefinition, Hash, Payload, Receipt, Transaction, TxBody, WriteSet};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,27 +36,8 @@ fn node_key(i: u64) -> Keypair {
 }
 
 fn definition(n: u64) -> ChannelDefinition {
-    ChannelDefinition {
-        name: CH.into(),
-        members: (0..n)
-            .map(|i| Member {
-                peer_id: Address::of(&node_key(i).public()),
-                identity_key: node_key(i).public(),
-                bls_key: Some(BlsKeypair::dev(i).public()),
-                bls_pop: Some(BlsKeypair::dev(i).proof_of_possession()),
-                weight: 1,
-                group: None,
-                role: Role::Validator,
-            })
-            .collect(),
-        admins: vec![node_key(0).public()],
-        score: String::new(),
-        score_params: "{}".into(),
-        consensus: "equal".into(),
-        consensus_params: "{}".into(),
-        consensus_code_hash: None,
-        genesis_timestamp_us: 0,
-    }
+    let members = (0..n).map(|i| common::validator(&node_key(i), i)).collect();
+    common::definition(CH, members, &node_key(0), "")
 }
 
 fn params() -> ChannelParams {

@@ -3,6 +3,8 @@
 //! deterministic execution.
 //!
 //! Needs the example libraries: `cargo build -p hello -p token` first.
+mod common;
+
 use lc_crypto::Keypair;
 use lc_engine::{
     now_us, BlockContext, Channel, ChannelParams, DriverHandle, Executor, QueryError, ScoreExecutor, ScoreRuntime,
@@ -11,8 +13,8 @@ use lc_engine::{
 use lc_plugin_host::{namespaced_key, ScoreRegistry};
 use lc_storage::{Backend, ChannelStore, MemDb};
 use lc_types::{
-    encode, sha3, state_root, Address, ChannelDefinition, Hash, Member, Payload, Receipt, ReceiptStatus, Role,
-    Transaction, TxBody, WriteSet,
+    encode, sha3, state_root, Address, ChannelDefinition, Hash, Payload, Receipt, ReceiptStatus, Transaction, TxBody,
+    WriteSet,
 };
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -61,25 +63,7 @@ fn hx(i: u64) -> String {
 
 fn definition(score: &str) -> ChannelDefinition {
     let key = node_key();
-    ChannelDefinition {
-        name: CH.into(),
-        members: vec![Member {
-            peer_id: Address::of(&key.public()),
-            identity_key: key.public(),
-            bls_key: Some(lc_crypto::bls::BlsKeypair::dev(0).public()),
-            bls_pop: Some(lc_crypto::bls::BlsKeypair::dev(0).proof_of_possession()),
-            weight: 1,
-            group: None,
-            role: Role::Validator,
-        }],
-        admins: vec![key.public()],
-        score: score.into(),
-        score_params: "{}".into(),
-        consensus: "equal".into(),
-        consensus_params: "{}".into(),
-        consensus_code_hash: None,
-        genesis_timestamp_us: 0,
-    }
+    common::definition(CH, vec![common::validator(&key, 0)], &key, score)
 }
 
 /// No empty blocks: a block is made only for transactions (plus the one that commits it), so

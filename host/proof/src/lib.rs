@@ -24,7 +24,6 @@
 #![warn(missing_docs)]
 
 mod error;
-mod json;
 mod proof;
 mod set;
 

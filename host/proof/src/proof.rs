@@ -35,7 +35,6 @@ pub struct FinalityProof {
     /// Headers `h ..= k+1`.
     pub headers: Vec<ProofHeader>,
     /// `QC(k+1)`: certifies the last header.
-    #[serde(with = "crate::json::qc")]
     pub qc: QuorumCert,
 }
 
@@ -46,7 +45,6 @@ pub struct ProofHeader {
     /// The stated block hash (`sha3(borsh(header))`), checked by the verifier.
     pub hash: Hash,
     /// The header.
-    #[serde(with = "crate::json::header")]
     pub header: BlockHeader,
     /// The proposer's ed25519 signature over the block hash.
     pub proposer_signature: Signature,

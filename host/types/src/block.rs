@@ -10,6 +10,7 @@ pub const BLOCK_VERSION: u32 = 1;
 
 /// A block header. `block_hash = sha3(borsh(BlockHeader))`; the proposer signature is beside it.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BlockHeader {
     /// Format version ([`BLOCK_VERSION`]).
     pub version: u32,

@@ -35,6 +35,7 @@ pub struct Vote {
 
 /// A quorum certificate: a quorum of yes votes for one block, aggregated.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct QuorumCert {
     /// Epoch of the votes.
     pub epoch: Epoch,
@@ -53,6 +54,7 @@ pub struct QuorumCert {
 
 /// A timeout certificate: a quorum of timeout votes for one round, with the highest QC they carried.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TimeoutCert {
     /// Epoch of the votes.
     pub epoch: Epoch,

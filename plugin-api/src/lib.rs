@@ -28,6 +28,7 @@ mod abi;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod consensus;
+pub mod discovery;
 pub mod sdk;
 
 pub use abi::{

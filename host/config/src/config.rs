@@ -33,6 +33,10 @@ pub struct Config {
     pub rest_bind_ip: String,
     /// `PEER_BIND_IP`: address the peer-to-peer server binds to (default `0.0.0.0`).
     pub peer_bind_ip: String,
+    /// `IP_LOCAL`: the address other nodes reach this peer at; its peer target is
+    /// `IP_LOCAL:PORT_PEER`, matched against `peer_target` in `channel_manage_data.json`
+    /// (default `127.0.0.1`).
+    pub ip_local: String,
 
     // ---- channels ----
     /// `LOOPCHAIN_DEFAULT_CHANNEL`: channel used when a request names none.
@@ -111,6 +115,7 @@ impl Default for Config {
             enable_rest_service: true,
             rest_bind_ip: "0.0.0.0".to_owned(),
             peer_bind_ip: "0.0.0.0".to_owned(),
+            ip_local: "127.0.0.1".to_owned(),
             loopchain_default_channel: "loopchain_default".to_owned(),
             channel_manage_data_path: String::new(),
             enable_channel_auth: false,
@@ -180,6 +185,21 @@ impl Config {
         self.port_peer.saturating_add(self.port_diff_rest_service_container)
     }
 
+    /// This peer's target as other nodes reach it: `IP_LOCAL:PORT_PEER`.
+    pub fn peer_target(&self) -> String {
+        format!("{}:{}", self.ip_local, self.port_peer)
+    }
+
+    /// The radio station to use: `RADIO_STATION_TARGET` (`-r`) when set, else
+    /// `IP_RADIOSTATION:PORT_RADIOSTATION`.
+    pub fn radio_station(&self) -> String {
+        if self.radio_station_target.is_empty() {
+            format!("{}:{}", self.ip_radiostation, self.port_radiostation)
+        } else {
+            self.radio_station_target.clone()
+        }
+    }
+
     /// The node's data directory: `DEFAULT_STORAGE_PATH/<PORT_PEER>`.
     pub fn data_dir(&self) -> PathBuf {
         PathBuf::from(&self.default_storage_path).join(self.port_peer.to_string())
@@ -210,6 +230,7 @@ impl Config {
         non_empty("IP_RADIOSTATION", &self.ip_radiostation)?;
         ip("REST_BIND_IP", &self.rest_bind_ip)?;
         ip("PEER_BIND_IP", &self.peer_bind_ip)?;
+        non_empty("IP_LOCAL", &self.ip_local)?;
         non_empty("LOOPCHAIN_DEFAULT_CHANNEL", &self.loopchain_default_channel)?;
         non_empty("DEFAULT_STORAGE_PATH", &self.default_storage_path)?;
 

@@ -32,6 +32,7 @@
 //! | `ENABLE_REST_SERVICE` | bool | true |
 //! | `REST_BIND_IP` | IP | `0.0.0.0` |
 //! | `PEER_BIND_IP` | IP | `0.0.0.0` |
+//! | `IP_LOCAL` | address others reach this peer at (peer target `IP_LOCAL:PORT_PEER`) | `127.0.0.1` |
 //! | `LOOPCHAIN_DEFAULT_CHANNEL` | string | `loopchain_default` |
 //! | `CHANNEL_MANAGE_DATA_PATH` | string | empty (none) |
 //! | `ENABLE_CHANNEL_AUTH` | bool | false |

@@ -108,7 +108,7 @@ fn key_names_are_the_seed_names() {
     ] {
         assert!(obj.contains_key(key), "missing key {key}");
     }
-    assert_eq!(obj.len(), 33);
+    assert_eq!(obj.len(), 34);
 }
 
 #[test]

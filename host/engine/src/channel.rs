@@ -79,6 +79,26 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A block asked for is not committed on this node.
+    #[error("block {height} is not committed (committed height {committed})")]
+    NotCommitted {
+        /// Height asked for.
+        height: u64,
+        /// This node's committed height.
+        committed: u64,
+    },
+    /// A finality proof cannot be built from the stored chain.
+    #[error("cannot build the finality proof of {0}")]
+    Proof(String),
+    /// A block fetched by sync does not reproduce this node's roots: the channel halts rather
+    /// than apply it.
+    #[error("synced block {height} ({hash}) gives a different state or receipts root here; the channel is halted")]
+    Diverged {
+        /// Height.
+        height: u64,
+        /// Block hash.
+        hash: Hash,
+    },
 }
 
 /// Sends this node's consensus messages of one channel to the other members (the in-process hub
@@ -86,6 +106,13 @@ pub enum Error {
 pub trait Transport: Send + Sync {
     /// Sends to every other member of the channel.
     fn broadcast(&self, msg: ConsensusMsg);
+}
+
+/// Relays transactions this node admitted (from clients) to the other members, so whichever
+/// validator leads next holds them. Must not block: implementations queue and drop when full.
+pub trait TxRelay: Send + Sync {
+    /// Called with the transactions just admitted from a client.
+    fn relay(&self, txs: &[Transaction]);
 }
 
 /// Most consensus messages waiting in a channel's inbox; beyond it new messages are dropped (and
@@ -197,9 +224,13 @@ pub struct Channel {
     pub(crate) source: Arc<dyn SchemeSource>,
     bls: Mutex<Option<BlsKeypair>>,
     pub(crate) pool: Mutex<Mempool>,
-    wake: Condvar,
+    pub(crate) wake: Condvar,
     inbox: Mutex<VecDeque<ConsensusMsg>>,
     inbox_dropped: AtomicU64,
+    /// A batch of synced blocks waiting for the driver.
+    pub(crate) sync_slot: Mutex<Option<crate::sync::SyncBatch>>,
+    /// Where admitted transactions are relayed to the other members.
+    relay: RwLock<Option<Arc<dyn TxRelay>>>,
     transport: RwLock<Option<Arc<dyn Transport>>>,
     pub(crate) in_flight: RwLock<HashMap<Hash, Transaction>>,
     pub(crate) status: RwLock<ChannelStatus>,
@@ -279,6 +310,8 @@ impl Channel {
             wake: Condvar::new(),
             inbox: Mutex::new(VecDeque::new()),
             inbox_dropped: AtomicU64::new(0),
+            sync_slot: Mutex::new(None),
+            relay: RwLock::new(None),
             transport: RwLock::new(None),
             in_flight: RwLock::new(HashMap::new()),
             status: RwLock::new(ChannelStatus {
@@ -294,6 +327,11 @@ impl Channel {
         });
         channel.refresh_tip_status()?;
         Ok(channel)
+    }
+
+    /// Sets where client transactions are relayed (see [`TxRelay`]).
+    pub fn set_relay(&self, relay: Arc<dyn TxRelay>) {
+        *self.relay.write() = Some(relay);
     }
 
     /// Connects the channel to the other members (before [`Channel::spawn`]).
@@ -337,7 +375,7 @@ impl Channel {
     /// Sleeps until `until`, a new transaction, a consensus message or stop.
     pub(crate) fn wait_for_work(&self, until: Instant) {
         let mut pool = self.pool.lock();
-        if self.stop.load(Ordering::SeqCst) || !self.inbox.lock().is_empty() {
+        if self.stop.load(Ordering::SeqCst) || !self.inbox.lock().is_empty() || self.sync_slot.lock().is_some() {
             return;
         }
         let now = Instant::now();
@@ -452,9 +490,30 @@ impl Channel {
         self.key.sign_tx(body)
     }
 
-    /// Admits transactions into the mempool. Signatures are verified in parallel batches; one
-    /// result per transaction, in order. Refused transactions leave no trace.
+    /// Admits transactions from a client into the mempool and relays the admitted ones to the
+    /// other members. Signatures are verified in parallel batches; one result per transaction, in
+    /// order. Refused transactions leave no trace.
     pub fn submit(&self, txs: Vec<Transaction>) -> Vec<Result<Hash, AdmitError>> {
+        let relay = self.relay.read().clone();
+        match relay {
+            None => self.admit(txs, None),
+            Some(r) => {
+                let mut admitted = Vec::new();
+                let results = self.admit(txs, Some(&mut admitted));
+                if !admitted.is_empty() {
+                    r.relay(&admitted);
+                }
+                results
+            }
+        }
+    }
+
+    /// Admits transactions relayed by another member (not relayed again).
+    pub fn submit_relayed(&self, txs: Vec<Transaction>) -> Vec<Result<Hash, AdmitError>> {
+        self.admit(txs, None)
+    }
+
+    fn admit(&self, txs: Vec<Transaction>, mut copies: Option<&mut Vec<Transaction>>) -> Vec<Result<Hash, AdmitError>> {
         let now = now_us();
         let window_us = self.params.timestamp_boundary_s.saturating_mul(1_000_000);
         let mut results: Vec<Result<Hash, AdmitError>> = Vec::with_capacity(txs.len());
@@ -507,6 +566,9 @@ impl Channel {
                         }
                         Ok(false) => {
                             if let Some(tx) = txs[i].take() {
+                                if let Some(c) = copies.as_deref_mut() {
+                                    c.push(tx.clone());
+                                }
                                 pool.push(h, tx, size);
                                 admitted += 1;
                                 rate.1 += 1;

@@ -407,6 +407,9 @@ impl<'a> Driver<'a> {
         info!(channel = %self.ch.name, height = self.ch.status.read().height, round = self.lft.round(),
             validator = self.es.me.is_some(), "channel started");
         while !self.ch.stop.load(Ordering::SeqCst) {
+            if let Some(batch) = self.ch.take_sync() {
+                self.on_sync(batch)?;
+            }
             let msgs = self.ch.drain_inbox(INBOX_BATCH);
             for msg in msgs {
                 self.on_message(msg)?;
@@ -702,6 +705,115 @@ impl<'a> Driver<'a> {
                 }
             },
         }
+    }
+
+    /// Applies committed blocks fetched from another member (see [`crate::sync`]). A batch that
+    /// does not link to the committed tip, or whose proof does not verify against the current
+    /// epoch, is dropped; a block whose roots this node cannot reproduce halts the channel.
+    fn on_sync(&mut self, batch: crate::sync::SyncBatch) -> Result<(), Error> {
+        let committed = self.lft.committed();
+        let epoch = self.es.config.number;
+        let blocks: Vec<Block> = batch.blocks.into_iter().filter(|b| b.header.height > committed.height).collect();
+        let Some(last) = blocks.last() else { return Ok(()) };
+        let last_hash = last.hash();
+        let mut prev = committed.block_hash;
+        for b in &blocks {
+            let h = &b.header;
+            if h.prev_hash != prev || h.channel != self.ch.name || h.epoch != epoch {
+                debug!(channel = %self.ch.name, height = h.height, "sync batch does not extend the committed chain");
+                return Ok(());
+            }
+            prev = b.hash();
+        }
+        if batch.proof.block_hash != last_hash {
+            debug!(channel = %self.ch.name, "sync proof is not about the batch's last block");
+            return Ok(());
+        }
+        let verified = self.es.validator_set(&self.ch.name).check().map_err(|e| e.to_string()).and_then(|set| {
+            lc_proof::verify_with(&batch.proof, &set).map_err(|e| e.to_string())
+        });
+        match verified {
+            Ok(v) if v.epoch == epoch => {}
+            Ok(v) => {
+                debug!(channel = %self.ch.name, proof_epoch = v.epoch, "sync proof of another epoch");
+                return Ok(());
+            }
+            Err(e) => {
+                warn!(channel = %self.ch.name, error = %e, "sync batch refused: its finality proof does not verify");
+                return Ok(());
+            }
+        }
+        // The QCs in the proof (the one certifying the epoch's last block becomes the next
+        // epoch's root QC).
+        for ph in &batch.proof.headers {
+            if let Some(qc) = &ph.header.qc {
+                self.qcs.insert(qc.block_hash, qc.clone());
+            }
+        }
+        self.qcs.insert(batch.proof.qc.block_hash, batch.proof.qc.clone());
+        let (from, to) = (blocks[0].header.height, last.header.height);
+        let mut root = committed;
+        for block in blocks {
+            let hash = block.hash();
+            let (receipts, writes, dropped) = self.execute(&block.header, &block.txs)?;
+            let parent_root = self.header_of(&block.header.prev_hash)?.state_root;
+            let tx_hashes: Vec<Hash> = receipts.iter().map(|r| r.tx_hash).collect();
+            if !dropped.is_empty()
+                || merkle_root(&tx_hashes) != block.header.tx_root
+                || state_root(&parent_root, &writes) != block.header.state_root
+                || Block::compute_receipts_root(&receipts) != block.header.receipts_root
+            {
+                return Err(Error::Diverged { height: block.header.height, hash });
+            }
+            root = QcInfo { round: block.header.round, height: block.header.height, block_hash: hash };
+            // Pending blocks at this height lose; this one is final.
+            self.pending.insert(hash, PendingBlock { block, receipts, writes, own_txs: false });
+            self.commit(vec![hash], root)?;
+        }
+        // Evidence of an older tip must not be served as this tip's.
+        self.ch.store.meta_put(META_COMMIT_EVIDENCE, None)?;
+        self.last_evidence = None;
+        info!(channel = %self.ch.name, from, to, "synced committed blocks");
+        self.restart_core_at(root)
+    }
+
+    /// Starts a fresh core on `root` (committed by sync), keeping what this node's guard voted.
+    fn restart_core_at(&mut self, root: QcInfo) -> Result<(), Error> {
+        let mut resume = Resume { committed: root, high_qc: root, last_voted_round: root.round, last_tc: None };
+        if let Some(g) = &self.guard {
+            let data = g.data();
+            if data.epoch == self.es.config.number {
+                resume.last_voted_round = resume.last_voted_round.max(data.last_voted_round);
+            }
+        }
+        self.generation += 1;
+        let info = match self.recorder.as_mut() {
+            Some(r) => r.wrap(&self.es.info),
+            None => self.es.info.clone(),
+        };
+        self.lft = Lft::new(info, self.es.me, resume);
+        if let Some(r) = self.recorder.as_mut() {
+            r.create(&self.es.info, self.es.me, resume);
+        }
+        self.prune_abandoned()?;
+        self.want = None;
+        self.propose_timer = None;
+        self.vote_timer = None;
+        if self.resume_epoch_end()? {
+            return Ok(());
+        }
+        let start = self.lft.start();
+        if let Some(r) = self.recorder.as_mut() {
+            r.start(&start);
+        }
+        self.process(start)?;
+        if let Some(children) = self.orphans.remove(&root.block_hash) {
+            self.orphan_count -= children.len();
+            for child in children {
+                self.on_proposal(child)?;
+            }
+        }
+        Ok(())
     }
 
     /// A member still in the previous epoch (its messages arrive) missed how that epoch ended:

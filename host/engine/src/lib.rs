@@ -30,9 +30,13 @@ mod hub;
 mod mempool;
 pub mod replay;
 mod score;
+mod sync;
 
 pub use admit::AdmitError;
-pub use channel::{Channel, ChannelParams, ChannelStatus, DriverHandle, Error, Transport, TxStatus, INBOX_CAPACITY};
+pub use channel::{
+    Channel, ChannelParams, ChannelStatus, DriverHandle, Error, Transport, TxRelay, TxStatus, INBOX_CAPACITY,
+};
+pub use sync::{SyncBatch, MAX_SYNC_BLOCKS};
 pub use driver::{CommitEvidence, META_COMMIT_EVIDENCE};
 pub use epoch::{
     execute_channel_config, parse_channel_config, ConfiguredWeights, EpochChange, EpochConfig, EpochRecord, EpochState,

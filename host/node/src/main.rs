@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
+mod channels;
 mod consensus_libs;
 mod keys;
 mod peer;

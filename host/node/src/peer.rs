@@ -4,13 +4,17 @@ use crate::{consensus_libs, scores};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use lc_config::{Config, Overrides};
+use crate::channels;
+use lc_crypto::bls::BlsKeypair;
+use lc_crypto::Keypair;
 use lc_engine::{Channel, ChannelParams, PluginSchemes, ScoreExecutor, ScoreRuntime};
+use lc_network::radio::Registered;
+use lc_network::{ChannelNet, LibrarySource, Links, Registry};
 use lc_plugin_host::{ConsensusRegistry, ScoreRegistry};
 use lc_storage::{Backend, ChannelStore, RocksDb, StorageConfig};
 use lc_types::{Address, ChannelDefinition, Member, Role};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
@@ -111,31 +115,136 @@ fn dev_channel(
     }
 }
 
+/// Where this node's channels come from.
+enum Source {
+    /// `CHANNEL_MANAGE_DATA_PATH` (static membership, no radio station needed).
+    File(PathBuf),
+    /// The radio station's `GetChannelInfos` (cached under the data directory).
+    RadioStation(String),
+    /// The copy cached from an earlier radio-station answer (the station is away).
+    Cache(PathBuf),
+    /// Nothing configured: the one-validator dev chain.
+    Dev,
+}
+
+/// Decides where the channels come from: the channel file, else the radio station (`-r`, or the
+/// default address when it answers), else its cached answer, else the dev chain.
+fn channel_source(cfg: &Config, rt: &tokio::runtime::Runtime, peer_id: &str, data_dir: &Path) -> Result<(Source, Option<String>)> {
+    let cache = data_dir.join("channel_infos.json");
+    if !cfg.channel_manage_data_path.is_empty() {
+        let path = PathBuf::from(&cfg.channel_manage_data_path);
+        let json = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading CHANNEL_MANAGE_DATA_PATH {}", path.display()))?;
+        return Ok((Source::File(path), Some(json)));
+    }
+    let explicit = !cfg.radio_station_target.is_empty();
+    let rs = cfg.radio_station();
+    let attempts = if explicit { 5 } else { 1 };
+    let mut last_err = String::new();
+    for i in 0..attempts {
+        match rt.block_on(lc_network::radio::channel_infos(&rs, peer_id, &cfg.peer_target())) {
+            Ok(json) => {
+                if let Err(e) = write_atomic(&cache, json.as_bytes()) {
+                    warn!(path = %cache.display(), error = %e, "cannot cache the channel infos");
+                }
+                return Ok((Source::RadioStation(rs), Some(json)));
+            }
+            Err(e) => {
+                last_err = e;
+                if i + 1 < attempts {
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+    if let Ok(json) = std::fs::read_to_string(&cache) {
+        warn!(radio_station = %rs, error = %last_err, cache = %cache.display(), "radio station unavailable: running the channels it gave last time");
+        return Ok((Source::Cache(cache), Some(json)));
+    }
+    if explicit {
+        bail!("{last_err}; and no channel infos cached in {} (start the radio station first, or set CHANNEL_MANAGE_DATA_PATH)", cache.display());
+    }
+    Ok((Source::Dev, None))
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+fn copy_keys(key: &Keypair, bls: &BlsKeypair) -> Result<(Keypair, BlsKeypair)> {
+    Ok((Keypair::from_seed_hex(&key.seed_hex())?, BlsKeypair::from_secret_bytes(&bls.secret_bytes())?))
+}
+
+/// A running channel and what serves it.
+struct Running {
+    channel: Arc<Channel>,
+    net: Arc<ChannelNet>,
+    runtime: ScoreRuntime,
+    driver: lc_engine::DriverHandle,
+    _watcher: Option<Box<dyn std::any::Any>>,
+}
+
 pub(crate) fn run(args: PeerArgs) -> Result<()> {
     let (cfg, warnings) = load_config(&args)?;
     init_logging(&cfg);
     for w in &warnings {
         warn!("{w}");
     }
+    if std::env::var_os("LOOPCHAIN_EXIT_WITH_PARENT").is_some() {
+        exit_with_parent();
+    }
     let data_dir = cfg.data_dir();
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let (key, generated) = keys::load_or_generate(&data_dir.join("keys").join("identity.key"))?;
-    let peer_id = Address::of(&key.public());
+    let (own_key, generated) = keys::load_or_generate(&data_dir.join("keys").join("identity.key"))?;
     if generated {
-        info!(%peer_id, path = %data_dir.join("keys").display(), "generated a new identity key");
+        info!(peer_id = %Address::of(&own_key.public()), path = %data_dir.join("keys").display(), "generated a new identity key");
     }
-    let (bls, bls_generated) = keys::load_or_generate_bls(&data_dir.join("keys").join("bls.key"))?;
+    let (own_bls, bls_generated) = keys::load_or_generate_bls(&data_dir.join("keys").join("bls.key"))?;
     if bls_generated {
-        info!(bls_key = %bls.public(), path = %data_dir.join("keys").display(), "generated a new BLS consensus key");
+        info!(bls_key = %own_bls.public(), path = %data_dir.join("keys").display(), "generated a new BLS consensus key");
     }
-    if !cfg.radio_station_target.is_empty() || !cfg.channel_manage_data_path.is_empty() {
-        warn!("RADIO_STATION_TARGET / CHANNEL_MANAGE_DATA_PATH are set, but multi-node channels are not implemented yet; running the one-validator dev chain");
-    }
-    info!(
-        channel = %cfg.loopchain_default_channel,
-        %peer_id,
-        "no radio station and no channel file: running the default channel as a one-validator dev chain (this node is its only validator and admin)"
-    );
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("loopchain-io").build()?;
+    let my_target = cfg.peer_target();
+    let (source, json) = channel_source(&cfg, &rt, &Address::of(&own_key.public()).to_string(), &data_dir)?;
+
+    let (specs, key, bls) = match &json {
+        None => {
+            let peer_id = Address::of(&own_key.public());
+            info!(
+                channel = %cfg.loopchain_default_channel,
+                %peer_id,
+                "no radio station and no channel file: running the default channel as a one-validator dev chain (this node is its only validator and admin)"
+            );
+            let def = dev_channel(&cfg.loopchain_default_channel, &own_key.public(), &own_bls, &cfg.default_score_package);
+            let spec = channels::ChannelSpec { def, targets: vec![(peer_id.to_string(), my_target.clone())] };
+            (vec![spec], own_key, own_bls)
+        }
+        Some(json) => {
+            let what = match &source {
+                Source::File(p) => format!("channel file {}", p.display()),
+                Source::RadioStation(rs) => format!("radio station {rs}"),
+                Source::Cache(p) => format!("cached channel infos {}", p.display()),
+                Source::Dev => String::new(),
+            };
+            let data = channels::parse(json).with_context(|| format!("channel data from {what}"))?;
+            let r = channels::resolve(&data, &my_target, (own_key, own_bls), &cfg.default_score_package, &dev_score_params())
+                .with_context(|| format!("channel data from {what}"))?;
+            if r.dev_keys {
+                warn!(peer_target = %my_target, "DEV MODE: this node is listed without keys, so it runs with development keys derived from its peer target; anyone can derive them. Use real keys (identity_key, bls_key, bls_pop) outside local tests.");
+            }
+            for name in &r.skipped {
+                info!(channel = %name, peer_target = %my_target, "not listed in this channel: not running it");
+            }
+            if r.channels.is_empty() {
+                bail!("no channel from {what} lists this peer ({my_target}); check PORT_PEER / IP_LOCAL against the peer_target entries");
+            }
+            (r.channels, r.key, r.bls)
+        }
+    };
+    let peer_id = Address::of(&key.public()).to_string();
+    info!(%peer_id, peer_target = %my_target, channels = specs.len(), "starting peer");
 
     let db: Arc<RocksDb> = Arc::new(
         RocksDb::open(
@@ -148,14 +257,11 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
         .with_context(|| format!("opening the database in {}", data_dir.display()))?,
     );
     let backend: Arc<dyn Backend> = db.clone();
-    let def = dev_channel(&cfg.loopchain_default_channel, &key.public(), &bls, &cfg.default_score_package);
-    let store = ChannelStore::open(backend, &def.name)?;
 
     let registry = Arc::new(ScoreRegistry::new(&data_dir.join("plugins").join("score"))?);
     for e in registry.load_existing() {
         warn!(error = %e, "a staged SCORE copy failed to load");
     }
-    let runtime = ScoreRuntime::new(Arc::clone(&registry), &def.score, def.admins.clone());
     let lib_dir = scores::library_dir(&cfg.score_package_path)?;
     let consensus_registry = Arc::new(ConsensusRegistry::new(&data_dir.join("plugins").join("consensus"))?);
     for e in consensus_registry.load_existing() {
@@ -170,7 +276,6 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
     }
     let preferred = consensus_libs::stage_all(&consensus_registry, &plugin_dirs);
     let schemes = Arc::new(PluginSchemes::new(Arc::clone(&consensus_registry), preferred));
-    let channel = Channel::open(channel_params(&cfg, &def.name), store, &def, key, Some(bls), schemes)?;
     let _consensus_watcher = match consensus_libs::watch(Arc::clone(&consensus_registry), lib_dir.clone()) {
         Ok(w) => Some(w),
         Err(e) => {
@@ -178,69 +283,155 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
             None
         }
     };
-    let driver = channel.spawn(Box::new(ScoreExecutor::new(runtime.clone())))?;
-    scores::sync_build(&channel, &runtime, &lib_dir, cfg.score_auto_deploy, &def.score_params);
-    let _watcher = if def.score.is_empty() {
-        None
-    } else {
-        match scores::watch(
-            Arc::clone(&channel),
-            runtime.clone(),
-            lib_dir,
-            cfg.score_auto_deploy,
-            def.score_params.clone(),
-        ) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                warn!("SCORE rebuilds will not be picked up: {e:#}");
-                None
-            }
-        }
-    };
-    let mut scores_by_channel = BTreeMap::new();
-    scores_by_channel.insert(def.name.clone(), runtime);
 
-    let mut channels = BTreeMap::new();
-    channels.insert(def.name, Arc::clone(&channel));
+    let links = Links::new(&peer_id, rt.handle().clone());
+    let net_registry = Registry::new(
+        &peer_id,
+        Some(LibrarySource { scores: Arc::clone(&registry), consensus: Arc::clone(&consensus_registry) }),
+    );
+    let mut running: Vec<Running> = Vec::new();
+    for spec in specs {
+        let def = &spec.def;
+        let store = ChannelStore::open(Arc::clone(&backend), &def.name)?;
+        let runtime = ScoreRuntime::new(Arc::clone(&registry), &def.score, def.admins.clone());
+        let (k, b) = copy_keys(&key, &bls)?;
+        let channel = Channel::open(channel_params(&cfg, &def.name), store, def, k, Some(b), schemes.clone())
+            .with_context(|| format!("opening channel {}", def.name))?;
+        let others: Vec<(String, String)> = spec.targets.iter().filter(|(id, _)| *id != peer_id).cloned().collect();
+        let net = ChannelNet::new(&def.name, Arc::clone(&links), &others).map_err(anyhow::Error::msg)?;
+        channel.set_transport(net.clone());
+        channel.set_relay(net.clone());
+        net_registry.add(Arc::clone(&channel), Arc::clone(&net));
+        let driver = channel.spawn(Box::new(ScoreExecutor::new(runtime.clone())))?;
+        scores::sync_build(&channel, &runtime, &lib_dir, cfg.score_auto_deploy, &def.score_params);
+        let watcher: Option<Box<dyn std::any::Any>> = if def.score.is_empty() {
+            None
+        } else {
+            match scores::watch(
+                Arc::clone(&channel),
+                runtime.clone(),
+                lib_dir.clone(),
+                cfg.score_auto_deploy,
+                def.score_params.clone(),
+            ) {
+                Ok(w) => Some(Box::new(w)),
+                Err(e) => {
+                    warn!("SCORE rebuilds will not be picked up: {e:#}");
+                    None
+                }
+            }
+        };
+        info!(channel = %def.name, members = spec.targets.len(), score = %def.score, consensus = %def.consensus, "channel running");
+        running.push(Running { channel, net, runtime, driver, _watcher: watcher });
+    }
+
     let state = Arc::new(lc_rest::ApiState {
-        channels,
-        scores: scores_by_channel,
-        default_channel: cfg.loopchain_default_channel.clone(),
-        peer_target: format!("{}:{}", cfg.peer_bind_ip, cfg.port_peer),
+        channels: running.iter().map(|r| (r.channel.name().to_owned(), Arc::clone(&r.channel))).collect(),
+        scores: running.iter().map(|r| (r.channel.name().to_owned(), r.runtime.clone())).collect(),
+        default_channel: if running.iter().any(|r| r.channel.name() == cfg.loopchain_default_channel) {
+            cfg.loopchain_default_channel.clone()
+        } else {
+            running.first().map(|r| r.channel.name().to_owned()).unwrap_or_default()
+        },
+        peer_target: my_target.clone(),
         max_body_bytes: cfg.rest_max_body_bytes,
     });
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("loopchain-io").build()?;
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let served = rt.block_on(async {
-        if !cfg.enable_rest_service {
-            info!("REST service disabled (ENABLE_REST_SERVICE=false)");
-            return shutdown_signal().await;
-        }
-        let addr: SocketAddr = format!("{}:{}", cfg.rest_bind_ip, cfg.rest_port())
+        let grpc_addr: SocketAddr = format!("{}:{}", cfg.peer_bind_ip, cfg.port_peer)
             .parse()
-            .with_context(|| format!("REST_BIND_IP {:?} is not an IP address", cfg.rest_bind_ip))?;
-        let listener = match tokio::net::TcpListener::bind(addr).await {
+            .with_context(|| format!("PEER_BIND_IP {:?} is not an IP address", cfg.peer_bind_ip))?;
+        let grpc_listener = match tokio::net::TcpListener::bind(grpc_addr).await {
             Ok(l) => l,
-            Err(e) => bail!("cannot listen on {addr} for REST (PORT_PEER {} + 1900): {e}", cfg.port_peer),
+            Err(e) => bail!("cannot listen on {grpc_addr} for gRPC (PORT_PEER {}): {e}", cfg.port_peer),
         };
-        info!(%addr, "REST API v1 listening");
-        axum::serve(listener, lc_rest::router(state))
-            .with_graceful_shutdown(async {
-                if let Err(e) = shutdown_signal().await {
-                    warn!("signal handling failed: {e}");
-                }
-            })
-            .await
-            .context("REST server")
+        info!(addr = %grpc_addr, "gRPC PeerService listening");
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut grpc_stop = stop_rx.clone();
+        let grpc = tokio::spawn(lc_network::serve(Arc::clone(&net_registry), grpc_listener, async move {
+            let _ = grpc_stop.wait_for(|s| *s).await;
+        }));
+        for r in &running {
+            let (ch, net, me) = (Arc::clone(&r.channel), Arc::clone(&r.net), peer_id.clone());
+            let flag = Arc::clone(&stopping);
+            tokio::spawn(lc_network::sync::run(ch, net, me, move || flag.load(std::sync::atomic::Ordering::SeqCst)));
+        }
+        // Registration (addresses and liveness only) when channels came from a radio station, or
+        // when one is named explicitly next to a channel file.
+        let rs = match &source {
+            Source::RadioStation(rs) => Some(rs.clone()),
+            Source::Cache(_) => Some(cfg.radio_station()),
+            Source::File(_) if !cfg.radio_station_target.is_empty() => Some(cfg.radio_station()),
+            _ => None,
+        };
+        if let Some(rs) = rs {
+            let regs =
+                running.iter().map(|r| Registered { channel: Arc::clone(&r.channel), net: Arc::clone(&r.net) }).collect();
+            tokio::spawn(lc_network::radio::keep_registered(rs, peer_id.clone(), my_target.clone(), regs));
+        }
+        let rest = if cfg.enable_rest_service {
+            let addr: SocketAddr = format!("{}:{}", cfg.rest_bind_ip, cfg.rest_port())
+                .parse()
+                .with_context(|| format!("REST_BIND_IP {:?} is not an IP address", cfg.rest_bind_ip))?;
+            let listener = match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => l,
+                Err(e) => bail!("cannot listen on {addr} for REST (PORT_PEER {} + 1900): {e}", cfg.port_peer),
+            };
+            info!(%addr, "REST API v1 listening");
+            let mut rest_stop = stop_rx.clone();
+            Some(tokio::spawn(async move {
+                axum::serve(listener, lc_rest::router(state))
+                    .with_graceful_shutdown(async move {
+                        let _ = rest_stop.wait_for(|s| *s).await;
+                    })
+                    .await
+            }))
+        } else {
+            info!("REST service disabled (ENABLE_REST_SERVICE=false)");
+            None
+        };
+        let signalled = shutdown_signal().await;
+        let _ = stop_tx.send(true);
+        if let Some(rest) = rest {
+            rest.await.context("REST task")?.context("REST server")?;
+        }
+        grpc.await.context("gRPC task")?.context("gRPC server")?;
+        signalled
     });
+    stopping.store(true, std::sync::atomic::Ordering::SeqCst);
     info!("shutting down: stopping channel drivers");
-    let stopped = driver.stop();
+    let mut stopped = Ok(());
+    for r in running {
+        if let Err(e) = r.driver.stop() {
+            warn!(channel = %r.channel.name(), error = %e, "channel stopped with an error");
+            stopped = Err(e);
+        }
+    }
     db.flush().context("flushing the database")?;
     rt.shutdown_timeout(Duration::from_secs(2));
     served?;
     stopped?;
     info!("stopped cleanly");
     Ok(())
+}
+
+/// Started by `loopchain demo` (or any supervisor that sets LOOPCHAIN_EXIT_WITH_PARENT): when the
+/// parent process dies, this node stops too (SIGTERM to itself, so it shuts down cleanly).
+fn exit_with_parent() {
+    let parent = std::os::unix::process::parent_id();
+    let me = std::process::id();
+    let spawned = std::thread::Builder::new().name("parent-watch".into()).spawn(move || loop {
+        std::thread::sleep(Duration::from_millis(300));
+        if std::os::unix::process::parent_id() != parent {
+            warn!("parent process exited: stopping");
+            let _ = std::process::Command::new("kill").arg("-TERM").arg(me.to_string()).status();
+            return;
+        }
+    });
+    if let Err(e) = spawned {
+        warn!("cannot watch the parent process: {e}");
+    }
 }
 
 async fn shutdown_signal() -> Result<()> {

@@ -335,35 +335,6 @@ pub(crate) async fn status_score(
     Ok(Json(body).into_response())
 }
 
-/// The validator set of the channel's current epoch, as `lc_proof::ValidatorSet` JSON: what a
-/// light client needs to check finality proofs.
-pub(crate) fn validator_set(es: &lc_engine::EpochState, channel: &str) -> lc_proof::ValidatorSet {
-    let epoch = &es.info;
-    let members = &es.voting;
-    let validators = members
-        .iter()
-        .zip(&epoch.validators)
-        .map(|(m, v)| lc_proof::ValidatorEntry {
-            peer_id: m.peer_id,
-            identity_key: m.identity_key,
-            bls_key: m.bls_key.unwrap_or_default(),
-            bls_pop: m.bls_pop.unwrap_or_default(),
-            weight: v.weight,
-            group: m.group.clone(),
-        })
-        .collect();
-    let groups = epoch
-        .groups()
-        .iter()
-        .map(|g| lc_proof::GroupEntry {
-            name: g.members.first().and_then(|i| members.get(*i)).and_then(|m| m.group.clone()).unwrap_or_default(),
-            members: g.members.clone(),
-            votes: g.votes,
-        })
-        .collect();
-    lc_proof::ValidatorSet { channel: channel.to_owned(), epoch: epoch.epoch, validators, groups }
-}
-
 pub(crate) async fn get_validators(
     State(state): State<Arc<ApiState>>,
     q: Result<Query<Params>, QueryRejection>,
@@ -388,7 +359,7 @@ pub(crate) async fn get_validators(
             }
         }
     };
-    Ok(Json(validator_set(&es, &state_channel_name(&state, &p))).into_response())
+    Ok(Json(es.validator_set(&state_channel_name(&state, &p))).into_response())
 }
 
 /// `GET /api/v1/blocks/proof?height=H`: the finality proof of committed block H (headers H..k+1
@@ -422,48 +393,8 @@ fn state_channel_name(state: &ApiState, p: &Params) -> String {
 }
 
 fn build_proof(ch: &Channel, height: u64) -> Result<lc_proof::FinalityProof, ApiError> {
-    let store = ch.store();
-    let storage = |e: lc_storage::Error| ApiError::internal(format!("storage: {e}"));
-    let tip = store.tip().map_err(storage)?.map_or(0, |t| t.height);
-    if height > tip {
-        return Err(ApiError::not_found(3, format!("block {height} is not committed (committed height {tip})")));
-    }
-    // A block of a finished epoch is proved within that epoch: its chain stops at the epoch's last
-    // block, followed by the stored blocks and QC that committed it.
-    let (last, evidence) = match ch.epoch_ending_at_or_after(height).map_err(|e| ApiError::internal(e.to_string()))? {
-        Some((last, ev)) => (last, ev),
-        None => {
-            let ev: Option<lc_engine::CommitEvidence> = store
-                .meta_get(lc_engine::META_COMMIT_EVIDENCE)
-                .map_err(storage)?
-                .map(|b| lc_types::decode(&b))
-                .transpose()
-                .map_err(|e| ApiError::internal(format!("stored commit evidence: {e}")))?;
-            (tip, ev)
-        }
-    };
-    let mut failure: Option<lc_storage::Error> = None;
-    let committed = (height..=last).map_while(|h| {
-        let found = store.block_hash_at(h).and_then(|hash| match hash {
-            Some(hash) => store.header(&hash),
-            None => Ok(None),
-        });
-        match found {
-            Ok(x) => x,
-            Err(e) => {
-                failure = Some(e);
-                None
-            }
-        }
-    });
-    let above = evidence
-        .iter()
-        .flat_map(|ev| ev.blocks.iter())
-        .filter(|b| b.header.height > last)
-        .map(|b| (b.header.clone(), b.proposer_signature));
-    let built = lc_proof::build_from_chain(committed.chain(above), evidence.as_ref().map(|ev| &ev.qc));
-    if let Some(e) = failure {
-        return Err(storage(e));
-    }
-    built.map_err(|e| ApiError::internal(format!("cannot build the proof of block {height}: {e}")))
+    ch.finality_proof(height).map_err(|e| match e {
+        lc_engine::Error::NotCommitted { .. } => ApiError::not_found(3, e.to_string()),
+        e => ApiError::internal(e.to_string()),
+    })
 }

@@ -39,6 +39,8 @@ pub fn binary() -> &'static Path {
                 "consensus-weighted",
                 "-p",
                 "consensus-groups",
+                "-p",
+                "radio-station",
             ])
             .current_dir(root)
             .status()
@@ -320,4 +322,278 @@ pub fn install(src: &Path, dir: &Path, name: &str) {
     let tmp = dir.join(format!(".{name}.tmp"));
     std::fs::copy(src, &tmp).expect("copy library");
     std::fs::rename(&tmp, dir.join(name)).expect("rename library");
+}
+
+// ---- multi-node clusters ----------------------------------------------------------------------
+
+/// `n` gRPC ports for one cluster: each P with P and P+1900 free, all of them (and their REST
+/// ports) at least 10 apart from each other and from every port handed out by this function
+/// before in this process; below 32 768, so an outgoing connection's ephemeral port cannot be one.
+pub fn spaced_ports(n: usize) -> Vec<u16> {
+    static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    const SPAN: u16 = 9_000;
+    let base = 21_000 + (std::process::id() % 90) as u16 * 100;
+    let mut taken = TAKEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut out = Vec::with_capacity(n);
+    let mut tries = 0u32;
+    while out.len() < n {
+        tries += 1;
+        assert!(tries < 10_000, "no {n} spaced free ports found");
+        let k = NEXT.fetch_add(10, Ordering::SeqCst) % SPAN;
+        let p = 21_000 + (base - 21_000 + k) % SPAN;
+        let far = |c: u16| taken.iter().all(|t: &u16| t.abs_diff(c) >= 10);
+        if far(p) && far(p + 1900) && port_free(p) && port_free(p + 1900) {
+            taken.extend([p, p + 1900]);
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Helpers on one node for a named channel.
+impl Node {
+    /// Whether the process was started and not stopped by the harness.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// `/api/v1/status/peer?channel=` (panics unless HTTP 200).
+    pub fn status(&self, channel: &str) -> Value {
+        let (code, s) = self.get(&format!("/api/v1/status/peer?channel={channel}"));
+        assert_eq!(code, 200, "status of {channel} on :{}: {s}", self.port);
+        s
+    }
+
+    /// Committed height of `channel`.
+    pub fn height(&self, channel: &str) -> u64 {
+        self.status(channel)["block_height"].as_u64().expect("block_height")
+    }
+
+    /// This node's peer id (`hx...`).
+    pub fn peer_id(&self, channel: &str) -> String {
+        self.status(channel)["peer_id"].as_str().expect("peer_id").to_owned()
+    }
+
+    /// Whether this node leads its current round of `channel` (`peer_type` "1").
+    pub fn is_leader(&self, channel: &str) -> bool {
+        self.status(channel)["peer_type"] == "1"
+    }
+
+    /// The committed block at `height` (REST JSON), or `None` when there is none (404).
+    pub fn block_at(&self, channel: &str, height: u64) -> Option<Value> {
+        let (code, b) = self.get(&format!("/api/v1/blocks?height={height}&channel={channel}"));
+        match code {
+            200 => Some(b),
+            404 => None,
+            _ => panic!("block {height} of {channel} on :{}: HTTP {code} {b}", self.port),
+        }
+    }
+
+    /// Hash of the committed block at `height`, if any.
+    pub fn block_hash_at(&self, channel: &str, height: u64) -> Option<String> {
+        self.block_at(channel, height).map(|b| b["block_hash"].as_str().expect("block_hash").to_owned())
+    }
+
+    /// Peer ids of the signers of the QC carried by the block at `height` (the QC certifying
+    /// block `height − 1`), mapped through the validator set of the QC's epoch; `None` when the
+    /// block is not committed here or carries no QC.
+    pub fn qc_signers(&self, channel: &str, height: u64) -> Option<Vec<String>> {
+        let b = self.block_at(channel, height)?;
+        let qc = &b["block_data_json"]["qc"];
+        if qc.is_null() {
+            return None;
+        }
+        let epoch = qc["epoch"].as_u64().expect("qc epoch");
+        let (code, set) = self.get(&format!("/api/v1/channel/validators?channel={channel}&epoch={epoch}"));
+        assert_eq!(code, 200, "validators of {channel} epoch {epoch}: {set}");
+        let validators = set["validators"].as_array().expect("validators");
+        let bitmap = qc["signer_bitmap"].as_str().expect("signer_bitmap");
+        let bytes: Vec<u8> = (0..bitmap.len() / 2)
+            .map(|i| u8::from_str_radix(&bitmap[2 * i..2 * i + 2], 16).expect("hex bitmap"))
+            .collect();
+        let signers = validators
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| bytes.get(i / 8).is_some_and(|byte| byte >> (i % 8) & 1 == 1))
+            .map(|(_, v)| v["peer_id"].as_str().expect("peer_id").to_owned())
+            .collect();
+        Some(signers)
+    }
+
+    /// Polls `/transactions/result?hash=&channel=` until the transaction is committed here
+    /// (unknown or pending answers are waited out); returns the `response` object.
+    pub fn wait_committed(&self, channel: &str, tx_hash: &str, timeout: Duration) -> Value {
+        let path = format!("/api/v1/transactions/result?hash={tx_hash}&channel={channel}");
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (code, v) = self.get(&path);
+            if code == 200 && v["response"]["code"] != 2 {
+                return v["response"].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{tx_hash} not committed on :{} after {timeout:?} (last: HTTP {code} {v}); log:\n{}",
+                self.port,
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Several nodes on 127.0.0.1 that share one channel file (`CHANNEL_MANAGE_DATA_PATH`), each
+/// with its own data directory under one temporary directory. Members are listed without keys,
+/// so every node runs with the development keys derived from its peer target. Dropping the
+/// cluster kills every node; when the drop happens during a panic the directory (logs, data) is
+/// kept and its path printed.
+#[derive(Debug)]
+pub struct Cluster {
+    /// `None`: never started.
+    nodes: Vec<Option<Node>>,
+    pub ports: Vec<u16>,
+    pub channel_file: PathBuf,
+    sets: Vec<String>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Cluster {
+    /// Writes the channel file for `n` peers on spaced free ports: `channels` are
+    /// `(name, member indices)` (each channel runs the `hello` SCORE and the `equal` plugin);
+    /// `sets` are `--set` overrides for every node (the channel file is added). Starts nothing.
+    pub fn new(n: usize, channels: &[(&str, &[usize])], sets: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ports = spaced_ports(n);
+        let mut data = serde_json::Map::new();
+        for (name, members) in channels {
+            let peers: Vec<Value> = members
+                .iter()
+                .map(|i| serde_json::json!({"peer_target": format!("127.0.0.1:{}", ports[*i])}))
+                .collect();
+            data.insert(
+                (*name).to_owned(),
+                serde_json::json!({"score_package": "hello", "consensus": {"plugin": "equal"}, "peers": peers}),
+            );
+        }
+        let channel_file = dir.path().join("channel_manage_data.json");
+        std::fs::write(&channel_file, Value::Object(data).to_string()).expect("write channel file");
+        let mut all: Vec<String> = sets.iter().map(|s| (*s).to_owned()).collect();
+        all.push(format!("CHANNEL_MANAGE_DATA_PATH={}", channel_file.display()));
+        Self { nodes: (0..n).map(|_| None).collect(), ports, channel_file, sets: all, dir: Some(dir) }
+    }
+
+    /// `n` peers, all members of the one channel `channel`, all started.
+    pub fn start_all(n: usize, channel: &str, sets: &[&str]) -> Self {
+        let members: Vec<usize> = (0..n).collect();
+        let mut c = Self::new(n, &[(channel, &members)], sets);
+        for i in 0..n {
+            c.start(i);
+        }
+        c
+    }
+
+    /// The cluster's directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.as_ref().expect("dir").path()
+    }
+
+    /// Starts node `i` (first start, or restart with the same data after [`Cluster::kill9`]).
+    pub fn start(&mut self, i: usize) {
+        match &mut self.nodes[i] {
+            Some(node) => node.restart(),
+            None => {
+                let storage = self.dir.as_ref().expect("dir").path().join(format!("node{i}"));
+                let sets: Vec<&str> = self.sets.iter().map(String::as_str).collect();
+                self.nodes[i] = Some(Node::start(&storage, self.ports[i], &sets));
+            }
+        }
+    }
+
+    /// SIGKILL node `i`.
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(node) = &mut self.nodes[i] {
+            node.kill9();
+        }
+    }
+
+    /// Node `i` (started at least once).
+    pub fn node(&self, i: usize) -> &Node {
+        self.nodes[i].as_ref().unwrap_or_else(|| panic!("node {i} was never started"))
+    }
+
+    /// Indices of the running nodes.
+    pub fn running(&self) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|i| self.nodes[*i].as_ref().is_some_and(Node::is_running)).collect()
+    }
+
+    /// Committed heights of `channel` on nodes `idx`.
+    pub fn heights(&self, channel: &str, idx: &[usize]) -> Vec<u64> {
+        idx.iter().map(|i| self.node(*i).height(channel)).collect()
+    }
+
+    /// Waits until every node of `idx` has committed `channel` up to at least `height`.
+    pub fn wait_height(&self, channel: &str, idx: &[usize], height: u64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let hs = self.heights(channel, idx);
+            if hs.iter().all(|h| *h >= height) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "nodes {idx:?} of {channel} did not reach height {height} in {timeout:?} (at {hs:?}){}",
+                    self.log_tails()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Index of a running node of `idx` that reports leading its current round, if any.
+    pub fn leader(&self, channel: &str, idx: &[usize]) -> Option<usize> {
+        idx.iter().copied().find(|i| self.node(*i).is_leader(channel))
+    }
+
+    /// Asserts that nodes `idx` hold identical blocks at every height from 0 up to the lowest of
+    /// their committed heights; returns that height.
+    pub fn assert_same_chain(&self, channel: &str, idx: &[usize]) -> u64 {
+        let top = self.heights(channel, idx).into_iter().min().expect("some nodes");
+        for h in 0..=top {
+            let hashes: Vec<Option<String>> = idx.iter().map(|i| self.node(*i).block_hash_at(channel, h)).collect();
+            assert!(hashes[0].is_some(), "node {} has no block {h} of {channel} below its height {top}", idx[0]);
+            assert!(
+                hashes.iter().all(|x| *x == hashes[0]),
+                "FORK in {channel} at height {h}: nodes {idx:?} have {hashes:?}{}",
+                self.log_tails()
+            );
+        }
+        top
+    }
+
+    /// The last 40 lines of every started node's log, for failure messages.
+    pub fn log_tails(&self) -> String {
+        let mut out = String::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if let Some(n) = node {
+                let logs = n.logs();
+                let lines: Vec<&str> = logs.lines().collect();
+                let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+                out.push_str(&format!("\n--- node {i} (:{}, running: {}) ---\n{tail}", n.port, n.is_running()));
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in self.nodes.iter_mut().flatten() {
+            node.kill9();
+        }
+        if std::thread::panicking() {
+            if let Some(dir) = self.dir.take() {
+                eprintln!("cluster directory kept for inspection: {}", dir.keep().display());
+            }
+        }
+    }
 }

@@ -66,7 +66,9 @@ struct PendingBlock {
     block: Block,
     receipts: Vec<Receipt>,
     writes: WriteSet,
-    /// Transactions taken from this node's mempool for it (returned if the block is abandoned).
+    /// Its transactions are held in the channel's in-flight set instead of the mempool (this
+    /// node's own proposals, and other leaders' blocks it accepted): they are not proposed again
+    /// while the block is pending, and go back into the mempool if the block is abandoned.
     own_txs: bool,
 }
 
@@ -729,9 +731,12 @@ impl<'a> Driver<'a> {
             debug!(channel = %self.ch.name, "sync proof is not about the batch's last block");
             return Ok(());
         }
-        let verified = self.es.validator_set(&self.ch.name).check().map_err(|e| e.to_string()).and_then(|set| {
-            lc_proof::verify_with(&batch.proof, &set).map_err(|e| e.to_string())
-        });
+        let verified = self
+            .es
+            .validator_set(&self.ch.name)
+            .check()
+            .map_err(|e| e.to_string())
+            .and_then(|set| lc_proof::verify_with(&batch.proof, &set).map_err(|e| e.to_string()));
         match verified {
             Ok(v) if v.epoch == epoch => {}
             Ok(v) => {
@@ -750,7 +755,7 @@ impl<'a> Driver<'a> {
                 self.qcs.insert(qc.block_hash, qc.clone());
             }
         }
-        self.qcs.insert(batch.proof.qc.block_hash, batch.proof.qc.clone());
+        self.qcs.insert(batch.proof.qc.block_hash, batch.proof.qc);
         let (from, to) = (blocks[0].header.height, last.header.height);
         let mut root = committed;
         for block in blocks {
@@ -943,7 +948,21 @@ impl<'a> Driver<'a> {
         }
         if self.lft.block(&hash).is_some() {
             // Kept before this node votes for it (or for a child), so a restart finds it.
-            if let Some(p) = self.pending.get(&hash) {
+            if let Some(p) = self.pending.get_mut(&hash) {
+                // Its transactions leave this node's mempool while it is pending: otherwise the
+                // next leader would pick the same ones and have to put them back, leaving its
+                // own block nearly empty.
+                {
+                    let mut pool = self.ch.pool.lock();
+                    let mut in_flight = self.ch.in_flight.write();
+                    for (tx, r) in p.block.txs.iter().zip(&p.receipts) {
+                        pool.remove(&r.tx_hash);
+                        in_flight.insert(r.tx_hash, tx.clone());
+                    }
+                }
+                p.own_txs = true;
+                // Empty blocks are paced per chain, not per proposer.
+                self.last_block_at = Instant::now();
                 let block = p.block.clone();
                 self.store_pending(&block)?;
             }
@@ -1038,7 +1057,18 @@ impl<'a> Driver<'a> {
                 return Err(invalid(format!("transaction {hash} is already in the chain")));
             }
         }
-        let items: Vec<(&Transaction, Hash)> = block.txs.iter().zip(hashes.iter().copied()).collect();
+        // A transaction already in this node's mempool was verified on admission: the same body
+        // (same hash) with the same signature bytes needs no second check; only the others are
+        // verified here.
+        let items: Vec<(&Transaction, Hash)> = {
+            let pool = ch.pool.lock();
+            block
+                .txs
+                .iter()
+                .zip(hashes.iter().copied())
+                .filter(|(tx, h)| pool.get(h).is_none_or(|known| known.signature != tx.signature))
+                .collect()
+        };
         if lc_crypto::verify_txs(&items).iter().any(Result::is_err) {
             return Err(invalid("a transaction signature does not verify".into()));
         }
@@ -1437,9 +1467,7 @@ impl<'a> Driver<'a> {
                 let mut in_flight = self.ch.in_flight.write();
                 for h in &tx_hashes {
                     in_flight.remove(h);
-                    if !p.own_txs {
-                        pool.remove(h);
-                    }
+                    pool.remove(h);
                 }
             }
             let mut s = self.ch.status.write();

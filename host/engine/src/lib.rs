@@ -36,7 +36,6 @@ pub use admit::AdmitError;
 pub use channel::{
     Channel, ChannelParams, ChannelStatus, DriverHandle, Error, Transport, TxRelay, TxStatus, INBOX_CAPACITY,
 };
-pub use sync::{SyncBatch, MAX_SYNC_BLOCKS};
 pub use driver::{CommitEvidence, META_COMMIT_EVIDENCE};
 pub use epoch::{
     execute_channel_config, parse_channel_config, ConfiguredWeights, EpochChange, EpochConfig, EpochRecord, EpochState,
@@ -46,9 +45,10 @@ pub use exec::{BlockContext, BuiltinExecutor, Executor, StateRead, TxOutcome, NO
 pub use hub::InProcessHub;
 pub use mempool::Mempool;
 pub use score::{
-    ActiveScore, QueryError, ScoreExecutor, ScoreRuntime, BAD_CHANNEL_CONFIG, NOT_ADMIN, NOT_SUPPORTED, SCORE_ERROR,
-    SCORE_UNAVAILABLE, WRONG_SCORE,
+    ActiveScore, LibraryFetcher, QueryError, ScoreExecutor, ScoreRuntime, BAD_CHANNEL_CONFIG, NOT_ADMIN, NOT_SUPPORTED,
+    SCORE_ERROR, SCORE_UNAVAILABLE, WRONG_SCORE,
 };
+pub use sync::{SyncBatch, MAX_SYNC_BLOCKS};
 
 /// Microseconds since the Unix epoch from the system clock (the host's only clock reading).
 pub fn now_us() -> u64 {

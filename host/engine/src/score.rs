@@ -67,6 +67,14 @@ pub struct ScoreRuntime {
     channel_score: String,
     admins: Arc<Vec<PublicKey>>,
     last_load_error: Arc<parking_lot::Mutex<Option<String>>>,
+    fetcher: Arc<parking_lot::RwLock<Option<Arc<dyn LibraryFetcher>>>>,
+}
+
+/// Fetches SCORE code this node lacks from the channel's other members, by code hash (the
+/// network layer; blocking, bounded in time). The runtime checks the hash and stages the code.
+pub trait LibraryFetcher: Send + Sync + std::fmt::Debug {
+    /// The library file whose SHA3-256 is `code_hash`, if a member has it.
+    fn fetch(&self, code_hash: &Hash) -> Option<Vec<u8>>;
 }
 
 impl ScoreRuntime {
@@ -77,6 +85,35 @@ impl ScoreRuntime {
             channel_score: channel_score.to_owned(),
             admins: Arc::new(admins),
             last_load_error: Arc::default(),
+            fetcher: Arc::default(),
+        }
+    }
+
+    /// Sets where missing code is fetched from (see [`LibraryFetcher`]).
+    pub fn set_fetcher(&self, fetcher: Arc<dyn LibraryFetcher>) {
+        *self.fetcher.write() = Some(fetcher);
+    }
+
+    /// The staged library with `code_hash`, fetched from a member and staged when missing here.
+    fn staged_or_fetched(&self, code_hash: &Hash) -> Option<Arc<lc_plugin_host::ScoreLibrary>> {
+        if let Some(lib) = self.registry.get(code_hash) {
+            return Some(lib);
+        }
+        let fetcher = self.fetcher.read().clone()?;
+        let bytes = fetcher.fetch(code_hash)?;
+        if lc_types::sha3(&bytes) != *code_hash {
+            tracing::warn!(%code_hash, "fetched SCORE code does not match its hash; ignored");
+            return None;
+        }
+        match self.registry.stage_bytes(std::path::Path::new("fetched-from-peer"), &bytes) {
+            Ok(lib) => {
+                tracing::info!(%code_hash, score = %lib.name, version = %lib.version, "fetched SCORE code from a peer");
+                Some(lib)
+            }
+            Err(e) => {
+                tracing::warn!(%code_hash, error = %e, "fetched SCORE code does not load");
+                None
+            }
         }
     }
 
@@ -178,8 +215,7 @@ impl ScoreExecutor {
         let active = ScoreRuntime::active_in(read, score)
             .ok_or_else(|| format!("SCORE {score:?} is not deployed on this channel"))?;
         self.runtime
-            .registry
-            .get(&active.code_hash)
+            .staged_or_fetched(&active.code_hash)
             .ok_or_else(|| format!("code {} of SCORE {score:?} is not staged on this node", active.code_hash))
     }
 
@@ -201,7 +237,7 @@ impl ScoreExecutor {
                 format!("Deploy must be signed by a channel admin; {} is not one", Address::of(&tx.body.from)),
             );
         }
-        let Some(lib) = self.runtime.registry.get(code_hash) else {
+        let Some(lib) = self.runtime.staged_or_fetched(code_hash) else {
             return Self::fail(tx_hash, SCORE_UNAVAILABLE, format!("code {code_hash} is not staged on this node"));
         };
         if lib.name != score {

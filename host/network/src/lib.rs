@@ -19,6 +19,7 @@
 //! size-bounded on both ends ([`MAX_MESSAGE_BYTES`], [`MAX_LIBRARY_BYTES`]).
 #![warn(missing_docs)]
 
+mod fetch;
 mod links;
 mod net;
 pub mod radio;
@@ -31,6 +32,7 @@ pub mod proto {
     tonic::include_proto!("loopchain");
 }
 
+pub use fetch::{fetch_library, PeerFetcher, FETCH_TIMEOUT};
 pub use links::{Link, LinkStats, Links};
 pub use net::ChannelNet;
 pub use server::{serve, LibrarySource, PeerServer, Registry};

@@ -2,10 +2,10 @@
 //! committed heights, and the join/leave stream (a member's new address updates its link).
 //! Losing the radio station never stops a channel: the peer keeps its members' addresses and
 //! retries with backoff.
+use crate::code;
 use crate::net::ChannelNet;
 use crate::proto::radio_station_client::RadioStationClient;
 use crate::proto::{peer_event, ConnectPeerRequest, GetChannelInfosRequest, HeartbeatRequest, SubscribeRequest};
-use crate::code;
 use lc_engine::Channel;
 use std::collections::HashMap;
 use std::sync::Arc;

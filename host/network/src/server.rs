@@ -40,11 +40,14 @@ impl LibrarySource {
     }
 }
 
+/// A served channel and its members.
+type Served = (Arc<Channel>, Arc<ChannelNet>);
+
 /// The channels this node serves, by name.
 #[derive(Debug)]
 pub struct Registry {
     me: String,
-    channels: RwLock<BTreeMap<String, (Arc<Channel>, Arc<ChannelNet>)>>,
+    channels: RwLock<BTreeMap<String, Served>>,
     libraries: Option<LibrarySource>,
     /// Requests refused because the sender is not a member of the channel.
     pub refused_non_member: AtomicU64,
@@ -144,7 +147,10 @@ impl PeerService for PeerServer {
         let b = req.into_inner();
         let ch = self.reg.member_channel(&b.channel, &b.peer_id)?;
         if b.txs.len() > MAX_TX_BATCH {
-            return Err(Status::invalid_argument(format!("{} transactions in one batch, limit {MAX_TX_BATCH}", b.txs.len())));
+            return Err(Status::invalid_argument(format!(
+                "{} transactions in one batch, limit {MAX_TX_BATCH}",
+                b.txs.len()
+            )));
         }
         let mut bad = 0;
         let mut txs = Vec::with_capacity(b.txs.len());
@@ -239,11 +245,10 @@ impl PeerService for PeerServer {
 
     async fn get_library(&self, req: Request<LibraryRequest>) -> Result<Response<LibraryReply>, Status> {
         let r = req.into_inner();
-        let hash: [u8; 32] = r
-            .code_hash
-            .as_slice()
-            .try_into()
-            .map_err(|_| Status::invalid_argument(format!("code_hash must be 32 bytes, got {}", r.code_hash.len())))?;
+        let hash: [u8; 32] =
+            r.code_hash.as_slice().try_into().map_err(|_| {
+                Status::invalid_argument(format!("code_hash must be 32 bytes, got {}", r.code_hash.len()))
+            })?;
         let Some(libs) = self.reg.libraries.clone() else {
             return Err(Status::unavailable("this node serves no libraries"));
         };
@@ -256,7 +261,9 @@ impl PeerService for PeerServer {
             Some(bytes) if bytes.len() <= MAX_LIBRARY_BYTES => {
                 Ok(Response::new(LibraryReply { response_code: code::SUCCESS, message: String::new(), library: bytes }))
             }
-            Some(bytes) => Err(Status::resource_exhausted(format!("library of {} bytes exceeds the limit", bytes.len()))),
+            Some(bytes) => {
+                Err(Status::resource_exhausted(format!("library of {} bytes exceeds the limit", bytes.len())))
+            }
             None => Ok(Response::new(LibraryReply {
                 response_code: code::FAIL_NOT_ENOUGH_DATA,
                 message: format!("no {} library with code hash {}", r.kind, Hash(hash)),

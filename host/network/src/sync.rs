@@ -6,8 +6,8 @@
 //! verifies the hash links and the finality proof (every QC against the epoch's validator set)
 //! before re-executing and committing. A member that answers badly is skipped for this pass.
 use crate::net::ChannelNet;
-use crate::Link;
 use crate::proto::{BlockSyncRequest, StatusRequest};
+use crate::Link;
 use lc_engine::{Channel, SyncBatch, MAX_SYNC_BLOCKS};
 use lc_proof::FinalityProof;
 use lc_types::{decode, Block};
@@ -37,7 +37,9 @@ pub async fn run(channel: Arc<Channel>, net: Arc<ChannelNet>, me: String, stoppe
             let mut client = link.client();
             let name = channel.name().to_owned();
             asks.spawn(async move {
-                let r = tokio::time::timeout(Duration::from_secs(1), client.get_status(StatusRequest { channel: name })).await;
+                let r =
+                    tokio::time::timeout(Duration::from_secs(1), client.get_status(StatusRequest { channel: name }))
+                        .await;
                 (id, link, r)
             });
         }

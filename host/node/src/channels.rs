@@ -227,7 +227,10 @@ fn definition(name: &str, entry: &ChannelEntry, default_score: &str, dev_score_p
         members,
         admins,
         score,
-        score_params: entry.score_params.as_ref().map_or_else(|| dev_score_params.to_owned(), serde_json::Value::to_string),
+        score_params: entry
+            .score_params
+            .as_ref()
+            .map_or_else(|| dev_score_params.to_owned(), serde_json::Value::to_string),
         consensus,
         consensus_params,
         consensus_code_hash,

@@ -13,9 +13,11 @@ use std::process::ExitCode;
 mod bench;
 mod channels;
 mod consensus_libs;
+mod demo;
 mod keys;
 mod peer;
 mod proof;
+mod radiostation; // RS-TEMP
 mod replay;
 mod score_new;
 mod scores;
@@ -36,6 +38,12 @@ struct Cli {
 enum Cmd {
     /// Run a peer node: its channels, consensus and the REST API on PORT+1900.
     Peer(peer::PeerArgs),
+    /// Run the radio station (discovery plugin). RS-TEMP
+    #[command(alias = "rs")] // RS-TEMP
+    Radiostation(radiostation::RadioStationArgs), // RS-TEMP
+    /// Run a whole local network: a radio station and 4 peers, two channels, sample traffic and
+    /// live progress, until Ctrl-C.
+    Demo(demo::DemoArgs),
     /// Load tool: sign transactions from dev accounts, push them through
     /// /api/v1/transactions/batch and report committed transactions per second.
     Bench(bench::BenchArgs),
@@ -68,6 +76,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Peer(args) => peer::run(args),
+        Cmd::Radiostation(args) => radiostation::run(args), // RS-TEMP
+        Cmd::Demo(args) => demo::run(args),
         Cmd::Bench(args) => bench::run(args),
         Cmd::Tx(args) => tx::run(args),
         Cmd::Score(ScoreCmd::New(args)) => score_new::run(args),

@@ -1,10 +1,10 @@
 //! `loopchain peer`.
+use crate::channels;
 use crate::keys;
 use crate::{consensus_libs, scores};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use lc_config::{Config, Overrides};
-use crate::channels;
 use lc_crypto::bls::BlsKeypair;
 use lc_crypto::Keypair;
 use lc_engine::{Channel, ChannelParams, PluginSchemes, ScoreExecutor, ScoreRuntime};
@@ -129,7 +129,12 @@ enum Source {
 
 /// Decides where the channels come from: the channel file, else the radio station (`-r`, or the
 /// default address when it answers), else its cached answer, else the dev chain.
-fn channel_source(cfg: &Config, rt: &tokio::runtime::Runtime, peer_id: &str, data_dir: &Path) -> Result<(Source, Option<String>)> {
+fn channel_source(
+    cfg: &Config,
+    rt: &tokio::runtime::Runtime,
+    peer_id: &str,
+    data_dir: &Path,
+) -> Result<(Source, Option<String>)> {
     let cache = data_dir.join("channel_infos.json");
     if !cfg.channel_manage_data_path.is_empty() {
         let path = PathBuf::from(&cfg.channel_manage_data_path);
@@ -217,7 +222,8 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
                 %peer_id,
                 "no radio station and no channel file: running the default channel as a one-validator dev chain (this node is its only validator and admin)"
             );
-            let def = dev_channel(&cfg.loopchain_default_channel, &own_key.public(), &own_bls, &cfg.default_score_package);
+            let def =
+                dev_channel(&cfg.loopchain_default_channel, &own_key.public(), &own_bls, &cfg.default_score_package);
             let spec = channels::ChannelSpec { def, targets: vec![(peer_id.to_string(), my_target.clone())] };
             (vec![spec], own_key, own_bls)
         }
@@ -229,8 +235,14 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
                 Source::Dev => String::new(),
             };
             let data = channels::parse(json).with_context(|| format!("channel data from {what}"))?;
-            let r = channels::resolve(&data, &my_target, (own_key, own_bls), &cfg.default_score_package, &dev_score_params())
-                .with_context(|| format!("channel data from {what}"))?;
+            let r = channels::resolve(
+                &data,
+                &my_target,
+                (own_key, own_bls),
+                &cfg.default_score_package,
+                &dev_score_params(),
+            )
+            .with_context(|| format!("channel data from {what}"))?;
             if r.dev_keys {
                 warn!(peer_target = %my_target, "DEV MODE: this node is listed without keys, so it runs with development keys derived from its peer target; anyone can derive them. Use real keys (identity_key, bls_key, bls_pop) outside local tests.");
             }
@@ -301,6 +313,7 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
         let net = ChannelNet::new(&def.name, Arc::clone(&links), &others).map_err(anyhow::Error::msg)?;
         channel.set_transport(net.clone());
         channel.set_relay(net.clone());
+        runtime.set_fetcher(Arc::new(lc_network::PeerFetcher::new(Arc::clone(&net), rt.handle().clone())));
         net_registry.add(Arc::clone(&channel), Arc::clone(&net));
         let driver = channel.spawn(Box::new(ScoreExecutor::new(runtime.clone())))?;
         scores::sync_build(&channel, &runtime, &lib_dir, cfg.score_auto_deploy, &def.score_params);
@@ -366,8 +379,10 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
             _ => None,
         };
         if let Some(rs) = rs {
-            let regs =
-                running.iter().map(|r| Registered { channel: Arc::clone(&r.channel), net: Arc::clone(&r.net) }).collect();
+            let regs = running
+                .iter()
+                .map(|r| Registered { channel: Arc::clone(&r.channel), net: Arc::clone(&r.net) })
+                .collect();
             tokio::spawn(lc_network::radio::keep_registered(rs, peer_id.clone(), my_target.clone(), regs));
         }
         let rest = if cfg.enable_rest_service {
@@ -434,7 +449,7 @@ fn exit_with_parent() {
     }
 }
 
-async fn shutdown_signal() -> Result<()> {
+pub(crate) async fn shutdown_signal() -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

@@ -1,0 +1,61 @@
+//! Library fetch by code hash from a channel's other members.
+use crate::net::ChannelNet;
+use crate::proto::LibraryRequest;
+use lc_engine::LibraryFetcher;
+use lc_types::Hash;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::runtime::Handle;
+use tracing::debug;
+
+/// How long one fetch (all members tried in turn) may take; below the default
+/// SCORE_INVOKE_TIMEOUT (10 s), which also bounds the execution that waits for it.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Asks each member in turn for a library (`kind` "score" or "consensus") and returns the first
+/// copy whose SHA3-256 is `code_hash`.
+pub async fn fetch_library(net: &ChannelNet, kind: &str, code_hash: &Hash) -> Option<Vec<u8>> {
+    for (peer_id, link) in net.links() {
+        let mut client = link.client();
+        let req = LibraryRequest { kind: kind.to_owned(), code_hash: code_hash.0.to_vec() };
+        match tokio::time::timeout(Duration::from_secs(4), client.get_library(req)).await {
+            Ok(Ok(reply)) => {
+                let reply = reply.into_inner();
+                if reply.response_code == crate::code::SUCCESS && lc_types::sha3(&reply.library) == *code_hash {
+                    return Some(reply.library);
+                }
+                debug!(%peer_id, code = reply.response_code, message = %reply.message, "peer has no matching library");
+            }
+            Ok(Err(e)) => debug!(%peer_id, error = %e, "library request failed"),
+            Err(_) => debug!(%peer_id, "library request timed out"),
+        }
+    }
+    None
+}
+
+/// The engine's [`LibraryFetcher`] for SCORE code: fetches from the channel's members on the
+/// network runtime and waits (bounded by [`FETCH_TIMEOUT`]) on the calling (driver) thread.
+#[derive(Debug)]
+pub struct PeerFetcher {
+    net: Arc<ChannelNet>,
+    rt: Handle,
+}
+
+impl PeerFetcher {
+    /// A fetcher over `net`'s members, running requests on `rt`.
+    pub fn new(net: Arc<ChannelNet>, rt: Handle) -> Self {
+        Self { net, rt }
+    }
+}
+
+impl LibraryFetcher for PeerFetcher {
+    fn fetch(&self, code_hash: &Hash) -> Option<Vec<u8>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let net = Arc::clone(&self.net);
+        let hash = *code_hash;
+        self.rt.spawn(async move {
+            let _ = tx.send(fetch_library(&net, "score", &hash).await);
+        });
+        rx.recv_timeout(FETCH_TIMEOUT).ok().flatten()
+    }
+}

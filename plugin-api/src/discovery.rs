@@ -92,14 +92,16 @@ pub trait RadioStation: Sized + Send + 'static {
     fn stop(&mut self);
 }
 
-/// Glue: a [`RadioStation`] behind the FFI-safe handle, catching panics.
+/// Glue: a [`RadioStation`] behind the FFI-safe handle, catching panics. Events stay drainable
+/// after `stop` (the last lines of a shutdown).
 struct Guarded<S> {
-    station: Option<S>,
+    station: S,
+    stopped: bool,
 }
 
 impl<S: RadioStation> RadioStationHandle for Guarded<S> {
     fn poll_events(&mut self) -> RVec<RString> {
-        let Some(station) = self.station.as_mut() else { return RVec::new() };
+        let station = &mut self.station;
         match catch_unwind(AssertUnwindSafe(|| station.poll_events())) {
             Ok(lines) => lines.into_iter().map(RString::from).collect(),
             Err(payload) => {
@@ -109,9 +111,10 @@ impl<S: RadioStation> RadioStationHandle for Guarded<S> {
     }
 
     fn stop(&mut self) {
-        if let Some(mut station) = self.station.take() {
+        if !std::mem::replace(&mut self.stopped, true) {
             // A panic while stopping is swallowed: the handle counts as stopped either way.
-            let _ = catch_unwind(AssertUnwindSafe(move || station.stop()));
+            let station = &mut self.station;
+            let _ = catch_unwind(AssertUnwindSafe(|| station.stop()));
         }
     }
 }
@@ -123,7 +126,7 @@ extern "C" fn api_version() -> u32 {
 extern "C" fn start<S: RadioStation>(config_json: RString) -> RResult<RadioStationHandleBox, RString> {
     match catch_unwind(AssertUnwindSafe(|| S::start(config_json.as_str()))) {
         Ok(Ok(station)) => {
-            RResult::ROk(RadioStationHandle_TO::from_value(Guarded { station: Some(station) }, TD_Opaque))
+            RResult::ROk(RadioStationHandle_TO::from_value(Guarded { station, stopped: false }, TD_Opaque))
         }
         Ok(Err(e)) => RResult::RErr(e.into()),
         Err(payload) => RResult::RErr(format!("radio station panicked: {}", panic_message(&*payload)).into()),
@@ -159,9 +162,10 @@ macro_rules! export_radio_station {
             // SAFETY: the constructor returns the module type named here, as abi_stable's own
             // `#[export_root_module]` expansion does.
             unsafe {
-                $crate::abi_stable::library::LibHeader::from_constructor::<
-                    $crate::discovery::RadioStationModuleRef,
-                >(erased_module, $crate::abi_stable::library::CheckTypeLayout::Yes)
+                $crate::abi_stable::library::LibHeader::from_constructor::<$crate::discovery::RadioStationModuleRef>(
+                    erased_module,
+                    $crate::abi_stable::library::CheckTypeLayout::Yes,
+                )
             }
         };
     };

@@ -70,6 +70,11 @@ pub(crate) struct BenchArgs {
     /// Batch requests in flight.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
+    /// Closed loop: most submitted transactions not yet seen in a committed block; submitting
+    /// pauses above it (0 = open loop: submit regardless, queues and latency then grow without
+    /// bound once the offered load exceeds what the network commits).
+    #[arg(long, value_name = "N", default_value_t = 8000)]
+    max_pending: u64,
     /// Dev accounts used as senders (funded at genesis: at most 16).
     #[arg(long, default_value_t = FUNDED_DEV_ACCOUNTS)]
     accounts: u64,
@@ -517,6 +522,20 @@ async fn bench(args: &BenchArgs, targets: &[String], nodes: Vec<NodeProc>) -> Re
             }
             tokio::time::sleep_until(due.into()).await;
         }
+        // Closed loop: wait until the network has committed enough of what was sent.
+        if args.max_pending > 0 {
+            let mut past_end = false;
+            while submitted.saturating_sub(seen_ours.load(Ordering::Relaxed)) > args.max_pending {
+                if Instant::now() >= end {
+                    past_end = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            if past_end {
+                break;
+            }
+        }
         let permit = tokio::select! {
             p = Arc::clone(&sem).acquire_owned() => p?,
             () = tokio::time::sleep_until(end.into()) => break,
@@ -633,7 +652,12 @@ async fn bench(args: &BenchArgs, targets: &[String], nodes: Vec<NodeProc>) -> Re
     let ms = |x: Option<f64>| x.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.1} ms"));
     println!("target:          {} (blocks watched on {watch_target})", targets.join(", "));
     println!("channel:         {} (SCORE {}.transfer from {} dev accounts)", args.channel, args.score, args.accounts);
-    let offered = if args.rate > 0 { format!("{} tx/s", args.rate) } else { "flat out".to_owned() };
+    let offered = match (args.rate, args.max_pending) {
+        (0, 0) => "flat out (open loop)".to_owned(),
+        (0, m) => format!("flat out, at most {m} uncommitted"),
+        (r, 0) => format!("{r} tx/s"),
+        (r, m) => format!("{r} tx/s, at most {m} uncommitted"),
+    };
     println!(
         "load:            {offered}, batches of {}, {} in flight, window {window_s:.2} s",
         args.batch, args.concurrency
@@ -686,6 +710,7 @@ async fn bench(args: &BenchArgs, targets: &[String], nodes: Vec<NodeProc>) -> Re
             "cpu_nodes": nodes_json,
             "cpu_self": cpu_self,
             "rate": args.rate,
+            "max_pending": args.max_pending,
             "batch": args.batch,
             "concurrency": args.concurrency,
             "accounts": args.accounts,

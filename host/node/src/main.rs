@@ -17,7 +17,7 @@ mod demo;
 mod keys;
 mod peer;
 mod proof;
-mod radiostation; // RS-TEMP
+mod radiostation;
 mod replay;
 mod score_new;
 mod scores;
@@ -38,9 +38,10 @@ struct Cli {
 enum Cmd {
     /// Run a peer node: its channels, consensus and the REST API on PORT+1900.
     Peer(peer::PeerArgs),
-    /// Run the radio station (discovery plugin). RS-TEMP
-    #[command(alias = "rs")] // RS-TEMP
-    Radiostation(radiostation::RadioStationArgs), // RS-TEMP
+    /// Run the radio station (radio-station plugin): peer discovery, channel membership and channel
+    /// auth over gRPC on PORT (PORT_RADIOSTATION), REST /api/v1/peer/* and /conf on PORT+1900.
+    #[command(alias = "rs")]
+    Radiostation(radiostation::RadioStationArgs),
     /// Run a whole local network: a radio station and 4 peers, two channels, sample traffic and
     /// live progress, until Ctrl-C.
     Demo(demo::DemoArgs),
@@ -76,7 +77,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Peer(args) => peer::run(args),
-        Cmd::Radiostation(args) => radiostation::run(args), // RS-TEMP
+        Cmd::Radiostation(args) => radiostation::run(args),
         Cmd::Demo(args) => demo::run(args),
         Cmd::Bench(args) => bench::run(args),
         Cmd::Tx(args) => tx::run(args),

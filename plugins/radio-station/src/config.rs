@@ -75,14 +75,13 @@ pub(crate) fn normalize_target(target: &str) -> String {
 impl Settings {
     /// Parses and checks the configuration JSON.
     pub(crate) fn parse(json: &str) -> Result<Self, String> {
-        let raw: Raw =
-            serde_json::from_str(json).map_err(|e| format!("radio station: bad configuration JSON: {e}"))?;
+        let raw: Raw = serde_json::from_str(json).map_err(|e| format!("radio station: bad configuration JSON: {e}"))?;
         let ip: IpAddr = raw
             .bind_ip
             .trim()
             .parse()
             .map_err(|e| format!("radio station: bind_ip {:?} is not an IP address: {e}", raw.bind_ip))?;
-        if raw.port == raw.rest_port {
+        if raw.port == raw.rest_port && raw.port != 0 {
             return Err(format!("radio station: port and rest_port are both {}", raw.port));
         }
         if raw.heartbeat_timeout_ms == 0 {

@@ -537,9 +537,21 @@ impl Channel {
             };
             results.push(r);
         }
-        let items: Vec<(&Transaction, Hash)> = checked.iter().map(|(i, h, _)| (&txs[*i], *h)).collect();
-        let sig_results = lc_crypto::verify_txs(&items);
+        // Already known (mempool or in flight): a duplicate, refused below without spending a
+        // signature check (relayed copies of transactions a block already carried are common).
+        let known: Vec<bool> = {
+            let pool = self.pool.lock();
+            let in_flight = self.in_flight.read();
+            checked.iter().map(|(_, h, _)| pool.contains(h) || in_flight.contains_key(h)).collect()
+        };
+        let items: Vec<(&Transaction, Hash)> =
+            checked.iter().zip(&known).filter(|(_, k)| !**k).map(|((i, h, _), _)| (&txs[*i], *h)).collect();
+        let verified = lc_crypto::verify_txs(&items);
         drop(items);
+        let mut verified = verified.into_iter();
+        // `None`: not verified yet (it was known a moment ago; checked below if no longer so).
+        let sig_results: Vec<Option<Result<(), lc_crypto::Error>>> =
+            known.iter().map(|k| if *k { None } else { verified.next() }).collect();
 
         let mut admitted = 0usize;
         {
@@ -552,6 +564,12 @@ impl Channel {
             let in_flight = self.in_flight.read();
             let mut txs: Vec<Option<Transaction>> = txs.into_iter().map(Some).collect();
             for ((i, h, size), sig) in checked.into_iter().zip(sig_results) {
+                let sig = match (sig, &txs[i]) {
+                    (Some(r), _) => r,
+                    (None, _) if pool.contains(&h) || in_flight.contains_key(&h) => Ok(()),
+                    (None, Some(tx)) => lc_crypto::verify_tx(tx, &h),
+                    (None, None) => Ok(()),
+                };
                 let verdict = if sig.is_err() {
                     Err(AdmitError::BadSignature)
                 } else if pool.contains(&h) || in_flight.contains_key(&h) {

@@ -131,6 +131,10 @@ enum Refusal {
     UnknownParent(QcInfo, Option<TcInfo>),
 }
 
+/// Longest a leader holding only a few transactions waits after the last block before proposing
+/// them (see `Driver::propose_due`).
+pub(crate) const TX_BATCH_WAIT: Duration = Duration::from_millis(100);
+
 pub(crate) struct Driver<'a> {
     ch: &'a Channel,
     recorder: Option<Recorder>,
@@ -462,22 +466,36 @@ impl<'a> Driver<'a> {
         Ok(())
     }
 
-    /// Pacing: `None` = propose now (transactions waiting, or a parent with transactions to get
-    /// committed, or the empty-block interval passed); else when to look again.
+    /// Pacing: `None` = propose now; else when to look again. Now: an empty-block request, a TC
+    /// round (re-proposed promptly or the chain stalls behind a timeout), a parent or grandparent
+    /// carrying transactions (the two blocks that commit them follow at once), or a mempool
+    /// holding a good share of a block. A few waiting transactions are batched for up to
+    /// [`TX_BATCH_WAIT`] after the last block, so a trickle of transactions does not cost one
+    /// block (one BLS round) each. With nothing waiting, empty blocks come every `interval` when
+    /// `allow_empty_blocks` is on.
     fn propose_due(&self, req: &ProposeReq) -> Option<Instant> {
-        let parent_has_txs = self.pending.get(&req.parent.block_hash).is_some_and(|p| !p.block.txs.is_empty());
-        if req.empty || parent_has_txs || !self.ch.pool.lock().is_empty() {
+        if req.empty || req.tc.is_some() {
             return None;
         }
-        // A TC round must be re-proposed promptly, or the chain would stall behind a timeout.
-        if req.tc.is_some() {
+        let parent = self.pending.get(&req.parent.block_hash);
+        let grandparent = parent.and_then(|p| self.pending.get(&p.block.header.prev_hash));
+        if parent.is_some_and(|p| !p.block.txs.is_empty()) || grandparent.is_some_and(|p| !p.block.txs.is_empty()) {
             return None;
+        }
+        let waiting = self.ch.pool.lock().len();
+        if waiting >= (self.ch.params.max_tx_count / 4).max(1) {
+            return None;
+        }
+        let now = Instant::now();
+        if waiting > 0 {
+            let due = self.last_block_at + TX_BATCH_WAIT;
+            return if now >= due { None } else { Some(due) };
         }
         let due = self.last_block_at + self.ch.params.interval;
-        if self.ch.params.allow_empty_blocks && Instant::now() >= due {
+        if self.ch.params.allow_empty_blocks && now >= due {
             return None;
         }
-        Some(if self.ch.params.allow_empty_blocks { due } else { Instant::now() + Duration::from_millis(500) })
+        Some(if self.ch.params.allow_empty_blocks { due } else { now + Duration::from_millis(500) })
     }
 
     fn header_of(&self, hash: &Hash) -> Result<BlockHeader, Error> {

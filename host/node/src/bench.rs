@@ -73,7 +73,7 @@ pub(crate) struct BenchArgs {
     /// Closed loop: most submitted transactions not yet seen in a committed block; submitting
     /// pauses above it (0 = open loop: submit regardless, queues and latency then grow without
     /// bound once the offered load exceeds what the network commits).
-    #[arg(long, value_name = "N", default_value_t = 8000)]
+    #[arg(long, value_name = "N", default_value_t = 3000)]
     max_pending: u64,
     /// Dev accounts used as senders (funded at genesis: at most 16).
     #[arg(long, default_value_t = FUNDED_DEV_ACCOUNTS)]
@@ -87,6 +87,33 @@ pub(crate) struct BenchArgs {
     /// Start a 4-peer network of our own on free ports (temporary directory) and load it.
     #[arg(long)]
     spawn: bool,
+    /// Radio station REST URL: when it answers, the CPU of every peer registered for the channel
+    /// is measured, not only the targets' (empty = targets only).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9002")]
+    radio_station: String,
+}
+
+/// REST URLs of the peers the radio station lists for `channel` (their gRPC target + 1900).
+fn registered_peers(rs: &str, channel: &str) -> Vec<String> {
+    let url = format!("{}/api/v1/peer/list?channel={channel}", rs.trim_end_matches('/'));
+    let Some(v) = crate::demo::blocking_get(&url) else { return Vec::new() };
+    let mut out: Vec<String> = v["data"]["registered_peer_list"]
+        .as_array()
+        .map(|peers| {
+            peers
+                .iter()
+                .filter_map(|p| p["target"].as_str())
+                .filter_map(|t| t.rsplit_once(':'))
+                .filter_map(|(host, port)| {
+                    let rest = port.parse::<u16>().ok()?.checked_add(REST_PORT_OFFSET)?;
+                    Some(format!("http://{host}:{rest}"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out.dedup();
+    out
 }
 
 pub(crate) fn run(args: BenchArgs) -> Result<()> {
@@ -110,7 +137,16 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
     } else {
         vec![args.target.clone().unwrap_or_else(|| "http://127.0.0.1:9000".to_owned())]
     };
-    let nodes = targets.iter().map(|t| locate_node(t, None)).collect();
+    let mut measured = targets.clone();
+    if !args.radio_station.is_empty() {
+        for peer in registered_peers(&args.radio_station, &args.channel) {
+            let same = |t: &String| t.trim_end_matches('/').replace("localhost", "127.0.0.1") == peer;
+            if !measured.iter().any(same) {
+                measured.push(peer);
+            }
+        }
+    }
+    let nodes = measured.iter().map(|t| locate_node(t, None)).collect();
     run_bench(&args, &targets, nodes)
 }
 
@@ -634,10 +670,10 @@ async fn bench(args: &BenchArgs, targets: &[String], nodes: Vec<NodeProc>) -> Re
     let cpu_self = cpu_pct(self_start, self_end);
     let cpu_nodes: Vec<(String, Option<f64>, String)> = nodes
         .iter()
-        .zip(targets.iter())
+        .enumerate()
         .zip(node_start.iter().zip(node_end.iter()))
-        .map(|((n, t), (a, b))| {
-            let key = n.peer_port.map_or_else(|| t.clone(), |p| p.to_string());
+        .map(|((i, n), (a, b))| {
+            let key = n.peer_port.map_or_else(|| format!("node{i}"), |p| p.to_string());
             let pct = cpu_pct(*a, *b);
             let why = match (&n.pid, pct) {
                 (Err(e), _) => e.clone(),

@@ -31,7 +31,7 @@ pub(crate) struct DemoArgs {
     #[arg(long = "data-dir", value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Sample transactions per second and channel (0 = none).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 4)]
     rate: u64,
     /// Start from an empty data directory (removes the demo's previous chains).
     #[arg(long)]
@@ -282,7 +282,7 @@ fn wait_port(port: u16, timeout: Duration) -> Result<()> {
 }
 
 /// A GET with a short timeout, on a throwaway runtime (used outside async code).
-fn blocking_get(url: &str) -> Option<Value> {
+pub(crate) fn blocking_get(url: &str) -> Option<Value> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
     rt.block_on(async {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().ok()?;

@@ -509,6 +509,15 @@ impl Cluster {
         }
     }
 
+    /// First start of node `i` with `extra` `--set` overrides on top of the cluster's.
+    pub fn start_with(&mut self, i: usize, extra: &[&str]) {
+        assert!(self.nodes[i].is_none(), "node {i} was already started");
+        let storage = self.dir.as_ref().expect("dir").path().join(format!("node{i}"));
+        let mut sets: Vec<&str> = self.sets.iter().map(String::as_str).collect();
+        sets.extend_from_slice(extra);
+        self.nodes[i] = Some(Node::start(&storage, self.ports[i], &sets));
+    }
+
     /// SIGKILL node `i`.
     pub fn kill9(&mut self, i: usize) {
         if let Some(node) = &mut self.nodes[i] {

@@ -297,3 +297,66 @@ fn new_node_joins_later_and_syncs_from_genesis() {
     c.assert_same_chain(A, &all);
     done("new_node_joins_later_and_syncs_from_genesis", t0);
 }
+
+/// A SCORE build dropped into one node's library directory is staged there, deployed by that node
+/// (it holds an admin key: members without `admins` are all admins in dev), and every other node,
+/// whose library directory stays empty, fetches the code from a peer by its hash when it executes
+/// the `Deploy` and runs it: the SCORE is active and answers queries on all four.
+#[test]
+fn score_build_dropped_on_one_node_becomes_active_on_all() {
+    let _serial = serial();
+    let t0 = Instant::now();
+    let mut c = Cluster::new(4, &[(A, &[0, 1, 2, 3])], FAST);
+    let all = [0, 1, 2, 3];
+    let libs: Vec<std::path::PathBuf> = all.iter().map(|i| c.dir().join(format!("libs{i}"))).collect();
+    for (i, dir) in libs.iter().enumerate() {
+        std::fs::create_dir_all(dir).expect("library dir");
+        let set = format!("SCORE_PACKAGE_PATH={}", dir.display());
+        c.start_with(i, &[set.as_str()]);
+    }
+    c.wait_height(A, &all, 2, LONG);
+    for i in all {
+        let (_, s) = c.node(i).get(&format!("/api/v1/status/score?channel={A}"));
+        assert_eq!(s["status"], "not deployed", "node {i} has no hello build yet: {s}");
+    }
+
+    let src = lc_system_tests::profile_dir().join("libhello.so");
+    assert!(src.exists(), "{} is built by the harness", src.display());
+    lc_system_tests::install(&src, &libs[0], "libhello.so");
+    let deadline = Instant::now() + LONG;
+    let mut hashes = BTreeMap::new();
+    while hashes.len() < all.len() {
+        for i in all {
+            let (_, s) = c.node(i).get(&format!("/api/v1/status/score?channel={A}"));
+            if s["status"] == "active" {
+                hashes.insert(i, s["code_hash"].clone());
+            }
+        }
+        assert!(Instant::now() < deadline, "hello not active on all nodes: {hashes:?}{}", c.log_tails());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let first = hashes[&0].clone();
+    assert!(hashes.values().all(|h| *h == first), "same code on every node: {hashes:?}");
+    for i in 1..4 {
+        let staged = std::fs::read_dir(&libs[i]).expect("lib dir").count();
+        assert_eq!(staged, 0, "node {i}'s library directory stays empty: the code came from a peer");
+    }
+
+    // It runs there: a data transaction sent to node 3 is stored by the SCORE and read on node 2.
+    let (status, v) = c.node(3).post("/api/v1/transactions", r#"{"data":"fetched by hash"}"#, None);
+    assert_eq!(status, 200, "{v}");
+    let tx = v["tx_hash"].as_str().expect("tx_hash").to_owned();
+    for i in all {
+        let r = c.node(i).wait_committed(A, &tx, LONG);
+        assert_eq!(r["code"], 0, "node {i}: {r}");
+    }
+    let (status, q) = c.node(2).post(
+        "/api/v1/query",
+        &serde_json::json!({"method": "get", "params": {"tx_hash": tx}}).to_string(),
+        None,
+    );
+    assert_eq!(status, 200, "{q}");
+    assert!(q["response"].to_string().contains("fetched by hash"), "{q}");
+    c.assert_same_chain(A, &all);
+    done("score_build_dropped_on_one_node_becomes_active_on_all", t0);
+}

@@ -359,10 +359,15 @@ async fn traffic(
             let url = format!("{}/api/v1/transactions/result?hash={hash}&channel={channel}", urls[0]);
             if let Ok(r) = client.get(url).send().await {
                 if let Ok(v) = r.json::<Value>().await {
-                    let code = v.pointer("/response/code").and_then(Value::as_i64);
-                    if code.is_some_and(|c| c != 2) {
-                        latency[ci].store(sent.elapsed().as_micros() as u64, Ordering::Relaxed);
-                        tracked[ci] = None;
+                    // 0 committed; 2 pending and 3 not there yet (still being relayed) keep
+                    // waiting; anything else failed and is not a latency sample.
+                    match v.pointer("/response/code").and_then(Value::as_i64) {
+                        Some(0) => {
+                            latency[ci].store(sent.elapsed().as_micros() as u64, Ordering::Relaxed);
+                            tracked[ci] = None;
+                        }
+                        Some(2 | 3) | None => {}
+                        Some(_) => tracked[ci] = None,
                     }
                 }
             }

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 /// Pre-signing budget per second of `--duration` when running flat out (`--rate 0`).
-const FLAT_OUT_PRESIGN_PER_S: u64 = 40_000;
+const FLAT_OUT_PRESIGN_PER_S: u64 = 15_000;
 /// How long to wait after the window for transactions still uncommitted (latency only).
 const STRAGGLER_WAIT: Duration = Duration::from_secs(10);
 /// Pause of the block watcher when the next height is not committed yet.
@@ -73,12 +73,12 @@ pub(crate) struct BenchArgs {
     /// Closed loop: most submitted transactions not yet seen in a committed block; submitting
     /// pauses above it (0 = open loop: submit regardless, queues and latency then grow without
     /// bound once the offered load exceeds what the network commits).
-    #[arg(long, value_name = "N", default_value_t = 3000)]
+    #[arg(long, value_name = "N", default_value_t = 2000)]
     max_pending: u64,
     /// Dev accounts used as senders (funded at genesis: at most 16).
     #[arg(long, default_value_t = FUNDED_DEV_ACCOUNTS)]
     accounts: u64,
-    /// Transactions to pre-sign [default: rate × duration, or 40000 × duration flat out].
+    /// Transactions to pre-sign [default: rate × duration, or 15000 × duration flat out].
     #[arg(long, value_name = "N")]
     presign: Option<u64>,
     /// Also print the results as one single-line JSON object (the last line of stdout).

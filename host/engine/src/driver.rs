@@ -68,7 +68,8 @@ struct PendingBlock {
     writes: WriteSet,
     /// Its transactions are held in the channel's in-flight set instead of the mempool (this
     /// node's own proposals, and other leaders' blocks it accepted): they are not proposed again
-    /// while the block is pending, and go back into the mempool if the block is abandoned.
+    /// while the block is pending, and go back into the mempool if the block is abandoned (unless
+    /// the mempool is full; blocks restored after a restart hold none).
     own_txs: bool,
 }
 
@@ -467,8 +468,8 @@ impl<'a> Driver<'a> {
     }
 
     /// Pacing: `None` = propose now; else when to look again. Now: an empty-block request, a TC
-    /// round (re-proposed promptly or the chain stalls behind a timeout), a parent or grandparent
-    /// carrying transactions (the two blocks that commit them follow at once), or a mempool
+    /// round (re-proposed promptly or the chain stalls behind a timeout), an uncommitted ancestor
+    /// carrying transactions (the blocks that commit them follow at once), or a mempool
     /// holding a good share of a block. A few waiting transactions are batched for up to
     /// [`TX_BATCH_WAIT`] after the last block, so a trickle of transactions does not cost one
     /// block (one BLS round) each. With nothing waiting, empty blocks come every `interval` when
@@ -477,10 +478,14 @@ impl<'a> Driver<'a> {
         if req.empty || req.tc.is_some() {
             return None;
         }
-        let parent = self.pending.get(&req.parent.block_hash);
-        let grandparent = parent.and_then(|p| self.pending.get(&p.block.header.prev_hash));
-        if parent.is_some_and(|p| !p.block.txs.is_empty()) || grandparent.is_some_and(|p| !p.block.txs.is_empty()) {
-            return None;
+        // Any uncommitted ancestor carrying transactions: the blocks that commit it follow at once
+        // (also after a TC round, where the next two rounds alone may not commit it).
+        let mut cursor = req.parent.block_hash;
+        while let Some(p) = self.pending.get(&cursor) {
+            if !p.block.txs.is_empty() {
+                return None;
+            }
+            cursor = p.block.header.prev_hash;
         }
         let waiting = self.ch.pool.lock().len();
         if waiting >= (self.ch.params.max_tx_count / 4).max(1) {
@@ -830,6 +835,23 @@ impl<'a> Driver<'a> {
             r.start(&start);
         }
         self.process(start)?;
+        // Uncommitted blocks above the new root that this node already accepted: the new core
+        // learns them again (as after a restart), so proposals extending them are not refused.
+        let mut above: Vec<(Height, Hash)> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.block.header.height > root.height)
+            .map(|(h, p)| (p.block.header.height, *h))
+            .collect();
+        above.sort();
+        for (_, hash) in above {
+            let info = match self.pending.get(&hash) {
+                Some(p) => self.block_info(&p.block, &p.writes)?,
+                None => continue,
+            };
+            let step = self.feed(Input::Block(info));
+            self.process(step.outputs)?;
+        }
         if let Some(children) = self.orphans.remove(&root.block_hash) {
             self.orphan_count -= children.len();
             for child in children {

@@ -1,6 +1,6 @@
 //! In-process transport: several [`Channel`]s of one process (each with its own store and keys)
-//! exchange consensus messages through a hub. It connects validators until the gRPC network
-//! exists, and lets tests cut links to exercise timeouts.
+//! exchange consensus messages through a hub (between processes, `lc-network`'s gRPC does it). Tests
+//! use it to cut links and exercise timeouts.
 use crate::channel::{Channel, Transport};
 use lc_types::ConsensusMsg;
 use parking_lot::RwLock;

@@ -6,8 +6,11 @@
 //! builds and executes proposals when this node leads, validates and re-executes other leaders'
 //! proposals, verifies BLS votes and certificates, has the safety guard (`lc-safety`) sign votes
 //! after persisting its state, aggregates QCs and TCs, and writes every committed block as one
-//! synced batch. Consensus messages leave through the channel's [`Transport`] ([`InProcessHub`]
-//! connects channels of one process) and arrive through [`Channel::deliver`] (bounded inbox).
+//! synced batch. Consensus messages leave through the channel's [`Transport`] (`lc-network`'s
+//! gRPC `ChannelNet` between processes; [`InProcessHub`] for channels of one process in tests)
+//! and arrive through [`Channel::deliver`] (bounded inbox); block sync through
+//! [`Channel::sync_batch`] (serving) and [`Channel::deliver_sync`] (applying, after verifying the
+//! finality proof).
 //!
 //! Epochs ([`EpochState`]) come from the channel definition and committed `ChannelConfig`
 //! transactions; a [`SchemeSource`] (the consensus plugins, [`PluginSchemes`]) supplies each

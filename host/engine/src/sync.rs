@@ -71,19 +71,32 @@ impl Channel {
                 (tip, ev)
             }
         };
-        let mut headers = Vec::new();
-        for h in height..=last {
-            let Some(hash) = store.block_hash_at(h)? else { break };
-            let Some(found) = store.header(&hash)? else { break };
-            headers.push(found);
-        }
+        // Read lazily: the builder stops at the first directly committed block (usually within a
+        // few heights), so a proof never costs a scan to the tip.
+        let mut failure: Option<lc_storage::Error> = None;
+        let committed = (height..=last).map_while(|h| {
+            let found = store.block_hash_at(h).and_then(|hash| match hash {
+                Some(hash) => store.header(&hash),
+                None => Ok(None),
+            });
+            match found {
+                Ok(x) => x,
+                Err(e) => {
+                    failure = Some(e);
+                    None
+                }
+            }
+        });
         let above = evidence
             .iter()
             .flat_map(|ev| ev.blocks.iter())
             .filter(|b| b.header.height > last)
             .map(|b| (b.header.clone(), b.proposer_signature));
-        lc_proof::build_from_chain(headers.into_iter().chain(above), evidence.as_ref().map(|ev| &ev.qc))
-            .map_err(|e| Error::Proof(format!("block {height}: {e}")))
+        let built = lc_proof::build_from_chain(committed.chain(above), evidence.as_ref().map(|ev| &ev.qc));
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        built.map_err(|e| Error::Proof(format!("block {height}: {e}")))
     }
 
     /// Committed blocks from `from` on (at most `max`, capped at [`MAX_SYNC_BLOCKS`], never past

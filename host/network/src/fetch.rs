@@ -8,17 +8,26 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tracing::debug;
 
-/// How long one fetch (all members tried in turn) may take; below the default
-/// SCORE_INVOKE_TIMEOUT (10 s), which also bounds the execution that waits for it.
+/// How long one fetch (all members asked at once, the first matching copy wins) may take; below
+/// the default SCORE_INVOKE_TIMEOUT (10 s), which also bounds the execution that waits for it (a
+/// smaller SCORE_INVOKE_TIMEOUT halts the channel on a slow fetch).
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(8);
+/// After a failed fetch, the same code hash is not asked for again for this long (every
+/// transaction calling a missing SCORE would otherwise wait `FETCH_TIMEOUT`).
+pub const FETCH_RETRY_AFTER: Duration = Duration::from_secs(10);
 
-/// Asks each member in turn for a library (`kind` "score" or "consensus") and returns the first
+/// Asks every member at once for a library (`kind` "score" or "consensus") and returns the first
 /// copy whose SHA3-256 is `code_hash`.
 pub async fn fetch_library(net: &ChannelNet, kind: &str, code_hash: &Hash) -> Option<Vec<u8>> {
+    let mut asks = tokio::task::JoinSet::new();
     for (peer_id, link) in net.links() {
         let mut client = link.client();
         let req = LibraryRequest { kind: kind.to_owned(), code_hash: code_hash.0.to_vec() };
-        match tokio::time::timeout(Duration::from_secs(4), client.get_library(req)).await {
+        asks.spawn(async move { (peer_id, tokio::time::timeout(FETCH_TIMEOUT, client.get_library(req)).await) });
+    }
+    while let Some(done) = asks.join_next().await {
+        let Ok((peer_id, answer)) = done else { continue };
+        match answer {
             Ok(Ok(reply)) => {
                 let reply = reply.into_inner();
                 if reply.response_code == crate::code::SUCCESS && lc_types::sha3(&reply.library) == *code_hash {
@@ -39,23 +48,36 @@ pub async fn fetch_library(net: &ChannelNet, kind: &str, code_hash: &Hash) -> Op
 pub struct PeerFetcher {
     net: Arc<ChannelNet>,
     rt: Handle,
+    /// Code hashes whose last fetch failed, and when.
+    failed: parking_lot::Mutex<std::collections::BTreeMap<Hash, std::time::Instant>>,
 }
 
 impl PeerFetcher {
     /// A fetcher over `net`'s members, running requests on `rt`.
     pub fn new(net: Arc<ChannelNet>, rt: Handle) -> Self {
-        Self { net, rt }
+        Self { net, rt, failed: parking_lot::Mutex::new(std::collections::BTreeMap::new()) }
     }
 }
 
 impl LibraryFetcher for PeerFetcher {
     fn fetch(&self, code_hash: &Hash) -> Option<Vec<u8>> {
+        if self.failed.lock().get(code_hash).is_some_and(|at| at.elapsed() < FETCH_RETRY_AFTER) {
+            return None;
+        }
         let (tx, rx) = std::sync::mpsc::channel();
         let net = Arc::clone(&self.net);
         let hash = *code_hash;
         self.rt.spawn(async move {
             let _ = tx.send(fetch_library(&net, "score", &hash).await);
         });
-        rx.recv_timeout(FETCH_TIMEOUT).ok().flatten()
+        let got = rx.recv_timeout(FETCH_TIMEOUT + Duration::from_millis(200)).ok().flatten();
+        let mut failed = self.failed.lock();
+        if got.is_some() {
+            failed.remove(code_hash);
+        } else {
+            failed.insert(*code_hash, std::time::Instant::now());
+            failed.retain(|_, at| at.elapsed() < FETCH_RETRY_AFTER);
+        }
+        got
     }
 }

@@ -15,8 +15,13 @@
 //! - [`radio`] is the radio-station client: channel infos, registration, heartbeat, membership
 //!   events.
 //!
-//! Every payload that reaches a hash travels in its canonical borsh encoding; every message is
-//! size-bounded on both ends ([`MAX_MESSAGE_BYTES`], [`MAX_LIBRARY_BYTES`]).
+//! Every payload that reaches a hash travels in its canonical borsh encoding. Requests are bounded
+//! by [`MAX_MESSAGE_BYTES`] (senders chunk their batches below it); replies a client accepts by
+//! [`MAX_LIBRARY_BYTES`] (a library can be large).
+//!
+//! Not yet authenticated: a request's `peer_id` is what the sender claims; the membership check
+//! only stops misconfigured peers. Mutual TLS binding certificates to peer ids comes with the
+//! security issue (#6).
 #![warn(missing_docs)]
 
 mod fetch;
@@ -32,7 +37,7 @@ pub mod proto {
     tonic::include_proto!("loopchain");
 }
 
-pub use fetch::{fetch_library, PeerFetcher, FETCH_TIMEOUT};
+pub use fetch::{fetch_library, PeerFetcher, FETCH_RETRY_AFTER, FETCH_TIMEOUT};
 pub use links::{Link, LinkStats, Links};
 pub use net::ChannelNet;
 pub use server::{serve, LibrarySource, PeerServer, Registry};

@@ -96,6 +96,19 @@ impl Backoff {
     }
 }
 
+/// Whether a failed request means the peer is unreachable (back off), rather than a refusal of
+/// this request (e.g. a channel the peer does not run), which must not hold back other channels'
+/// traffic on the shared link.
+fn unreachable(e: &tonic::Status) -> bool {
+    matches!(
+        e.code(),
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled | tonic::Code::Unknown
+    )
+}
+
+/// Largest total of consensus message bytes in one request (half the receiver's limit).
+const MAX_CONSENSUS_BATCH_BYTES: usize = MAX_MESSAGE_BYTES / 2;
+
 fn mark(stats: &LinkStats, target: &str, ok: bool, err: Option<&tonic::Status>) {
     let was = stats.connected.swap(ok, Ordering::Relaxed);
     if ok && !was {
@@ -173,10 +186,12 @@ async fn consensus_task(
     let mut backoff = Backoff::new();
     while let Some(first) = rx.recv().await {
         // Batch whatever else is queued, per channel, in order.
+        let mut bytes = first.1.len();
         let mut batches: Vec<(Arc<str>, Vec<Vec<u8>>)> = vec![(first.0, vec![first.1.to_vec()])];
         let mut n = 1;
-        while n < MAX_CONSENSUS_BATCH {
+        while n < MAX_CONSENSUS_BATCH && bytes < MAX_CONSENSUS_BATCH_BYTES {
             let Ok((ch, msg)) = rx.try_recv() else { break };
+            bytes += msg.len();
             match batches.last_mut() {
                 Some((c, v)) if *c == ch => v.push(msg.to_vec()),
                 _ => batches.push((ch, vec![msg.to_vec()])),
@@ -189,6 +204,10 @@ async fn consensus_task(
         }
         for (channel, messages) in batches {
             let count = messages.len() as u64;
+            if backoff.waiting() {
+                stats.dropped.fetch_add(count, Ordering::Relaxed);
+                continue;
+            }
             let req = ConsensusBatch { channel: channel.to_string(), peer_id: me.to_string(), messages };
             match client.consensus(req).await {
                 Ok(_) => {
@@ -196,12 +215,15 @@ async fn consensus_task(
                     backoff.ok();
                     stats.sent.fetch_add(count, Ordering::Relaxed);
                 }
-                Err(e) => {
+                Err(e) if unreachable(&e) => {
                     debug!(peer = %target, error = %e, "consensus batch not delivered");
                     mark(&stats, &target, false, Some(&e));
                     backoff.failed();
                     stats.dropped.fetch_add(count, Ordering::Relaxed);
-                    break;
+                }
+                Err(e) => {
+                    debug!(peer = %target, %channel, error = %e, "consensus batch refused");
+                    stats.dropped.fetch_add(count, Ordering::Relaxed);
                 }
             }
         }
@@ -244,10 +266,14 @@ async fn tx_task(
                     backoff.ok();
                     stats.sent.fetch_add(count, Ordering::Relaxed);
                 }
-                Err(e) => {
+                Err(e) if unreachable(&e) => {
                     debug!(peer = %target, error = %e, "transaction batch not delivered");
                     mark(&stats, &target, false, Some(&e));
                     backoff.failed();
+                    stats.dropped.fetch_add(count, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    debug!(peer = %target, %channel, error = %e, "transaction batch refused");
                     stats.dropped.fetch_add(count, Ordering::Relaxed);
                 }
             }

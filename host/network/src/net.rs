@@ -5,7 +5,7 @@ use lc_types::{encode, ConsensusMsg, Transaction};
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tracing::{info, warn};
+use tracing::info;
 
 /// The other members of one channel and their links: the engine's [`Transport`] and [`TxRelay`].
 #[derive(Debug)]
@@ -73,16 +73,32 @@ impl TxRelay for ChannelNet {
         if txs.is_empty() {
             return;
         }
-        let encoded: Arc<Vec<Vec<u8>>> = Arc::new(txs.iter().map(encode).collect());
         let members = self.members.read();
         if members.is_empty() {
             return;
         }
-        for link in members.values() {
-            link.send_txs(&self.name, Arc::clone(&encoded));
+        // Chunks a receiver accepts (count and bytes).
+        let mut chunk: Vec<Vec<u8>> = Vec::new();
+        let mut bytes = 0usize;
+        let flush = |chunk: &mut Vec<Vec<u8>>| {
+            let batch = Arc::new(std::mem::take(chunk));
+            for link in members.values() {
+                link.send_txs(&self.name, Arc::clone(&batch));
+            }
+        };
+        for tx in txs {
+            let e = encode(tx);
+            if !chunk.is_empty()
+                && (chunk.len() >= crate::MAX_TX_BATCH || bytes + e.len() > crate::MAX_MESSAGE_BYTES / 2)
+            {
+                flush(&mut chunk);
+                bytes = 0;
+            }
+            bytes += e.len();
+            chunk.push(e);
         }
-        if encoded.len() > crate::MAX_TX_BATCH {
-            warn!(channel = %self.name, n = encoded.len(), "relayed a batch larger than a peer accepts");
+        if !chunk.is_empty() {
+            flush(&mut chunk);
         }
     }
 }

@@ -71,8 +71,11 @@ pub async fn keep_registered(rs_target: String, peer_id: String, peer_target: St
                 continue;
             }
         }
+        // The station forgot this peer (it restarted) or refused every registration: register
+        // again after a pause, never in a tight loop.
         announced_down = false;
         backoff = Duration::from_millis(500);
+        tokio::time::sleep(HEARTBEAT_INTERVAL).await;
     }
 }
 

@@ -49,7 +49,8 @@ pub struct Registry {
     me: String,
     channels: RwLock<BTreeMap<String, Served>>,
     libraries: Option<LibrarySource>,
-    /// Requests refused because the sender is not a member of the channel.
+    /// Requests refused because the claimed sender is not a member of the channel (the claim is
+    /// not authenticated yet: see the crate docs).
     pub refused_non_member: AtomicU64,
     /// Undecodable messages received.
     pub malformed: AtomicU64,

@@ -2,9 +2,10 @@
 //!
 //! Every `POLL` the task asks the other members for their committed height. When one is ahead by
 //! two or more blocks (or by one, with this node's height stuck for `STALL`), it fetches the
-//! missing blocks from that member in batches and hands each batch to the channel's driver, which
-//! verifies the hash links and the finality proof (every QC against the epoch's validator set)
-//! before re-executing and committing. A member that answers badly is skipped for this pass.
+//! missing blocks from the highest one in batches and hands each batch to the channel's driver,
+//! which verifies the hash links and the finality proof (every QC against the epoch's validator
+//! set) before re-executing and committing. When a member's batches bring no progress (it lied
+//! about its height, or its replies do not verify), the next highest is tried in the same pass.
 use crate::net::ChannelNet;
 use crate::proto::{BlockSyncRequest, StatusRequest};
 use crate::Link;
@@ -31,7 +32,7 @@ pub async fn run(channel: Arc<Channel>, net: Arc<ChannelNet>, me: String, stoppe
             last_change = Instant::now();
         }
         // Ask every other member for its height.
-        let mut best: Option<(u64, String, Arc<Link>)> = None;
+        let mut ahead: Vec<(u64, String, Arc<Link>)> = Vec::new();
         let mut asks = tokio::task::JoinSet::new();
         for (id, link) in net.links() {
             let mut client = link.client();
@@ -45,17 +46,25 @@ pub async fn run(channel: Arc<Channel>, net: Arc<ChannelNet>, me: String, stoppe
         }
         while let Some(done) = asks.join_next().await {
             let Ok((id, link, Ok(Ok(reply)))) = done else { continue };
-            let h = reply.into_inner().block_height;
-            if best.as_ref().is_none_or(|(bh, _, _)| h > *bh) {
-                best = Some((h, id, link));
-            }
+            ahead.push((reply.into_inner().block_height, id, link));
         }
-        let Some((height, id, link)) = best else { continue };
-        let behind = height.saturating_sub(mine);
-        if behind >= 2 || (behind == 1 && last_change.elapsed() >= STALL) {
-            info!(channel = %channel.name(), mine, peer = %id, theirs = height, "behind: syncing blocks");
+        // Highest first; a member whose batches do not apply (a lie about its height, a bad
+        // proof, an error) is followed by the next one in the same pass.
+        ahead.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let stalled = last_change.elapsed() >= STALL;
+        for (height, id, link) in ahead {
+            let behind = height.saturating_sub(channel.status().height);
+            if !(behind >= 2 || (behind == 1 && stalled)) {
+                break;
+            }
+            info!(channel = %channel.name(), mine = channel.status().height, peer = %id, theirs = height, "behind: syncing blocks");
+            let before = channel.status().height;
             catch_up(&channel, &link, &me, height).await;
-            last_change = Instant::now();
+            if channel.status().height > before {
+                last_change = Instant::now();
+                break;
+            }
+            debug!(channel = %channel.name(), peer = %id, "no progress from this member; trying the next");
         }
     }
 }

@@ -290,6 +290,31 @@ pub fn signed_call_tx(
     })
 }
 
+/// The development identity key of a peer listed without keys in a channel file (derived from
+/// its target, as `loopchain peer` does; see `host/node/src/channels.rs`).
+pub fn dev_peer_key(target: &str) -> lc_crypto::Keypair {
+    let seed = lc_types::sha3(format!("loopchain dev identity key v1\0{target}").as_bytes());
+    lc_crypto::Keypair::from_seed(seed.0)
+}
+
+/// A `Deploy` transaction signed by `key`.
+pub fn signed_deploy_tx(
+    channel: &str,
+    key: &lc_crypto::Keypair,
+    nonce: u64,
+    score: &str,
+    code_hash: lc_types::Hash,
+    params: &str,
+) -> lc_types::Transaction {
+    key.sign_tx(lc_types::TxBody {
+        channel: channel.into(),
+        from: key.public(),
+        timestamp_us: now_us(),
+        nonce,
+        payload: lc_types::Payload::Deploy { score: score.into(), code_hash, params: params.into() },
+    })
+}
+
 /// The `hx` address of dev account `account`.
 pub fn dev_address(account: u64) -> String {
     lc_types::Address::of(&lc_crypto::Keypair::dev_account(account).public()).to_string()

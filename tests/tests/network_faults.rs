@@ -360,3 +360,47 @@ fn score_build_dropped_on_one_node_becomes_active_on_all() {
     c.assert_same_chain(A, &all);
     done("score_build_dropped_on_one_node_becomes_active_on_all", t0);
 }
+
+/// A `Deploy` whose code no member has is not turned into a failure receipt by nodes that merely
+/// lack the code (that guess would differ from a node that has it): it stays pending while the
+/// chain goes on, and commits successfully on every node once one member has the build.
+#[test]
+fn deploy_of_code_no_member_has_waits_until_one_has_it() {
+    let _serial = serial();
+    let t0 = Instant::now();
+    let mut c = Cluster::new(4, &[(A, &[0, 1, 2, 3])], FAST);
+    let all = [0, 1, 2, 3];
+    let libs: Vec<std::path::PathBuf> = all.iter().map(|i| c.dir().join(format!("libs{i}"))).collect();
+    for (i, dir) in libs.iter().enumerate() {
+        std::fs::create_dir_all(dir).expect("library dir");
+        let set = format!("SCORE_PACKAGE_PATH={}", dir.display());
+        c.start_with(i, &[set.as_str()]);
+    }
+    c.wait_height(A, &all, 2, LONG);
+
+    // Node 1's admin key (every listed member is an admin in dev) deploys hello by hash.
+    let src = lc_system_tests::profile_dir().join("libhello.so");
+    let code_hash = lc_types::sha3(&std::fs::read(&src).expect("read libhello.so"));
+    let key = lc_system_tests::dev_peer_key(&format!("127.0.0.1:{}", c.ports[1]));
+    let tx = lc_system_tests::signed_deploy_tx(A, &key, 1, "hello", code_hash, "{}");
+    let (status, v) = c.node(1).post("/api/v1/transactions", &serde_json::json!({"signed_tx": tx}).to_string(), None);
+    assert_eq!(status, 200, "{v}");
+    let hash = v["tx_hash"].as_str().expect("tx_hash").to_owned();
+
+    // The chain goes on; the Deploy stays pending everywhere.
+    let h0 = max_height(&c, &all);
+    c.wait_height(A, &all, h0 + 6, LONG);
+    for i in all {
+        let (_, r) = c.node(i).get(&format!("/api/v1/transactions/result?hash={hash}&channel={A}"));
+        assert_eq!(r["response"]["code"], 2, "node {i}: the Deploy must stay pending, not fail: {r}");
+    }
+
+    // Node 3 gets the build: the others fetch it by hash, and the same Deploy commits with success.
+    lc_system_tests::install(&src, &libs[3], "libhello.so");
+    for i in all {
+        let r = c.node(i).wait_committed(A, &hash, LONG);
+        assert_eq!(r["code"], 0, "node {i}: {r}");
+    }
+    c.assert_same_chain(A, &all);
+    done("deploy_of_code_no_member_has_waits_until_one_has_it", t0);
+}

@@ -172,6 +172,9 @@ pub(crate) struct Driver<'a> {
     evidence_sent: Option<Instant>,
     /// Bumped at each epoch switch: outputs of an older core still queued are dropped.
     generation: u64,
+    /// Transactions of the last execution whose SCORE code was missing here (see
+    /// `Executor::take_unavailable`).
+    unavailable: Vec<Hash>,
 }
 
 impl<'a> Driver<'a> {
@@ -263,6 +266,7 @@ impl<'a> Driver<'a> {
             to_restore: Vec::new(),
             evidence_sent: None,
             generation: 0,
+            unavailable: Vec::new(),
         };
         // Uncommitted blocks stored before a restart: fed back after the core started (see
         // `run`); their QCs are known now.
@@ -358,6 +362,10 @@ impl<'a> Driver<'a> {
             return Ok(false);
         }
         let (receipts, writes, dropped) = self.execute(&block.header, &block.txs)?;
+        if !self.unavailable.is_empty() {
+            self.unavailable.clear();
+            return Ok(false);
+        }
         let parent_root = self.header_of(&parent)?.state_root;
         let tx_hashes: Vec<Hash> = receipts.iter().map(|r| r.tx_hash).collect();
         if !dropped.is_empty()
@@ -551,6 +559,7 @@ impl<'a> Driver<'a> {
             }
             receipts.push(outcome.receipt);
         }
+        self.unavailable = self.executor.take_unavailable();
         Ok((receipts, writes, dropped))
     }
 
@@ -630,8 +639,31 @@ impl<'a> Driver<'a> {
             timestamp_us,
             proposer: ch.key.public(),
         };
-        let txs: Vec<Transaction> = candidates.into_iter().map(|(_, tx)| tx).collect();
-        let (receipts, writes, dropped) = self.execute(&header, &txs)?;
+        let mut txs: Vec<Transaction> = candidates.into_iter().map(|(_, tx)| tx).collect();
+        let (mut receipts, mut writes, mut dropped) = self.execute(&header, &txs)?;
+        // Transactions whose SCORE code is missing here (and no member supplied it) have no
+        // outcome this node can vouch for: they wait in the mempool for a leader that has it,
+        // and the block is built without them.
+        let mut tries = 0;
+        while !self.unavailable.is_empty() && tries < 3 {
+            tries += 1;
+            let missing: BTreeSet<Hash> = std::mem::take(&mut self.unavailable).into_iter().collect();
+            warn!(channel = %ch.name, count = missing.len(), "leaving out transactions whose SCORE code is not available here");
+            {
+                let mut pool = ch.pool.lock();
+                let mut in_flight = ch.in_flight.write();
+                for tx in txs.iter().filter(|t| missing.contains(&t.hash())) {
+                    let h = tx.hash();
+                    in_flight.remove(&h);
+                    pool.push(h, tx.clone(), tx.encoded_len());
+                }
+            }
+            txs.retain(|t| !missing.contains(&t.hash()));
+            (receipts, writes, dropped) = self.execute(&header, &txs)?;
+        }
+        if !self.unavailable.is_empty() {
+            return Ok(Vec::new());
+        }
         let txs: Vec<Transaction> = if dropped.is_empty() {
             txs
         } else {
@@ -784,6 +816,13 @@ impl<'a> Driver<'a> {
         for block in blocks {
             let hash = block.hash();
             let (receipts, writes, dropped) = self.execute(&block.header, &block.txs)?;
+            if !self.unavailable.is_empty() {
+                // The code will be fetched again; the sync task retries the batch later.
+                warn!(channel = %self.ch.name, height = block.header.height,
+                    "cannot apply a synced block: SCORE code is not available here yet");
+                self.unavailable.clear();
+                break;
+            }
             let parent_root = self.header_of(&block.header.prev_hash)?.state_root;
             let tx_hashes: Vec<Hash> = receipts.iter().map(|r| r.tx_hash).collect();
             if !dropped.is_empty()
@@ -798,10 +837,13 @@ impl<'a> Driver<'a> {
             self.pending.insert(hash, PendingBlock { block, receipts, writes, own_txs: false });
             self.commit(vec![hash], root)?;
         }
+        if root.block_hash == committed.block_hash {
+            return Ok(());
+        }
         // Evidence of an older tip must not be served as this tip's.
         self.ch.store.meta_put(META_COMMIT_EVIDENCE, None)?;
         self.last_evidence = None;
-        info!(channel = %self.ch.name, from, to, "synced committed blocks");
+        info!(channel = %self.ch.name, from, to = root.height, offered = to, "synced committed blocks");
         self.restart_core_at(root)
     }
 
@@ -968,6 +1010,14 @@ impl<'a> Driver<'a> {
             }
         }
         let (receipts, writes, dropped) = self.execute(&block.header, &block.txs)?;
+        if !self.unavailable.is_empty() {
+            // Not a verdict on the block: this node cannot check it (SCORE code missing here and
+            // not fetched). It neither votes for it nor against it; the code may come later.
+            warn!(channel = %self.ch.name, block = %hash, round, missing = self.unavailable.len(),
+                "cannot check a proposal: SCORE code is not available here; not voting");
+            self.unavailable.clear();
+            return Ok(());
+        }
         let info = self.block_info(&block, &writes)?;
         let parent_root = self.header_of(&block.header.prev_hash)?.state_root;
         let tx_hashes: Vec<Hash> = receipts.iter().map(|r| r.tx_hash).collect();

@@ -36,6 +36,13 @@ pub trait Executor: Send {
     /// Executes one transaction against `state` (which already includes the writes of earlier
     /// transactions of the same block).
     fn execute(&mut self, state: &dyn StateRead, ctx: &BlockContext, tx: &Transaction, tx_hash: Hash) -> TxOutcome;
+
+    /// Transactions executed since the last call whose outcome this node could not determine:
+    /// their SCORE code is missing here and no member could supply it. Their receipts are local
+    /// guesses, not results: the driver neither proposes, votes for, nor applies a block with them.
+    fn take_unavailable(&mut self) -> Vec<Hash> {
+        Vec::new()
+    }
 }
 
 /// The executor of a channel without a SCORE: `Data` transactions succeed and are kept in the

@@ -94,6 +94,12 @@ impl ScoreRuntime {
         *self.fetcher.write() = Some(fetcher);
     }
 
+    /// Whether missing code can come from other members (a networked channel): then a miss is a
+    /// local condition, not a deterministic outcome.
+    fn networked(&self) -> bool {
+        self.fetcher.read().is_some()
+    }
+
     /// The staged library with `code_hash`, fetched from a member and staged when missing here.
     fn staged_or_fetched(&self, code_hash: &Hash) -> Option<Arc<lc_plugin_host::ScoreLibrary>> {
         if let Some(lib) = self.registry.get(code_hash) {
@@ -181,12 +187,14 @@ impl ScoreRuntime {
 #[derive(Debug)]
 pub struct ScoreExecutor {
     runtime: ScoreRuntime,
+    /// See [`Executor::take_unavailable`].
+    unavailable: Vec<Hash>,
 }
 
 impl ScoreExecutor {
     /// An executor for a channel.
     pub fn new(runtime: ScoreRuntime) -> Self {
-        Self { runtime }
+        Self { runtime, unavailable: Vec::new() }
     }
 
     fn outcome(tx_hash: Hash, ctx: CallContext<'_>, result: CallResult, extra: WriteSet) -> TxOutcome {
@@ -211,16 +219,31 @@ impl ScoreExecutor {
         TxOutcome { receipt: Receipt::failure(tx_hash, code, msg), writes: WriteSet::new() }
     }
 
-    fn library(&self, read: &dyn Fn(&[u8]) -> Option<Vec<u8>>, score: &str) -> Result<Arc<ScoreLibrary>, String> {
+    /// The active library of `score`; the error says whether the miss is local (code not here)
+    /// rather than a fact of the chain (not deployed).
+    fn library(
+        &self,
+        read: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
+        score: &str,
+    ) -> Result<Arc<ScoreLibrary>, (String, bool)> {
         let active = ScoreRuntime::active_in(read, score)
-            .ok_or_else(|| format!("SCORE {score:?} is not deployed on this channel"))?;
+            .ok_or_else(|| (format!("SCORE {score:?} is not deployed on this channel"), false))?;
         self.runtime
             .staged_or_fetched(&active.code_hash)
-            .ok_or_else(|| format!("code {} of SCORE {score:?} is not staged on this node", active.code_hash))
+            .ok_or_else(|| (format!("code {} of SCORE {score:?} is not staged on this node", active.code_hash), true))
+    }
+
+    /// A failure receipt for a SCORE that cannot run; a local miss on a networked channel is also
+    /// reported through [`Executor::take_unavailable`].
+    fn missing(&mut self, tx_hash: Hash, (error, local): (String, bool)) -> TxOutcome {
+        if local && self.runtime.networked() {
+            self.unavailable.push(tx_hash);
+        }
+        Self::fail(tx_hash, SCORE_UNAVAILABLE, error)
     }
 
     fn deploy(
-        &self,
+        &mut self,
         read: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
         env: CallEnv,
         tx: &Transaction,
@@ -238,7 +261,7 @@ impl ScoreExecutor {
             );
         }
         let Some(lib) = self.runtime.staged_or_fetched(code_hash) else {
-            return Self::fail(tx_hash, SCORE_UNAVAILABLE, format!("code {code_hash} is not staged on this node"));
+            return self.missing(tx_hash, (format!("code {code_hash} is not staged on this node"), true));
         };
         if lib.name != score {
             return Self::fail(
@@ -267,6 +290,10 @@ impl ScoreExecutor {
 }
 
 impl Executor for ScoreExecutor {
+    fn take_unavailable(&mut self) -> Vec<Hash> {
+        std::mem::take(&mut self.unavailable)
+    }
+
     fn execute(&mut self, state: &dyn StateRead, bctx: &BlockContext, tx: &Transaction, tx_hash: Hash) -> TxOutcome {
         let read = |k: &[u8]| state.get(k);
         let env = CallEnv {
@@ -287,7 +314,7 @@ impl Executor for ScoreExecutor {
                         let r = lib.on_data(&mut ctx, json);
                         Self::outcome(tx_hash, ctx, r, WriteSet::new())
                     }
-                    Err(e) => Self::fail(tx_hash, SCORE_UNAVAILABLE, e),
+                    Err(e) => self.missing(tx_hash, e),
                 }
             }
             Payload::Call { score, method, params_json } => match self.library(&read, score) {
@@ -296,7 +323,7 @@ impl Executor for ScoreExecutor {
                     let r = lib.invoke(&mut ctx, method, params_json);
                     Self::outcome(tx_hash, ctx, r, WriteSet::new())
                 }
-                Err(e) => Self::fail(tx_hash, SCORE_UNAVAILABLE, e),
+                Err(e) => self.missing(tx_hash, e),
             },
             Payload::Deploy { score, code_hash, params } => {
                 self.deploy(&read, env, tx, tx_hash, (score, code_hash, params))

@@ -176,6 +176,9 @@ fn fits_bytes(key: &str, v: usize, unit: usize, unit_name: &str) -> Result<(), C
     v.checked_mul(unit).map(|_| ()).ok_or_else(|| invalid(key, format!("{v} {unit_name} is too large")))
 }
 
+/// Largest `MAX_BLOCK_KBYTES`: a proposal (block plus headers) must fit one peer message.
+pub const MAX_BLOCK_KBYTES_LIMIT: usize = 12 * 1024;
+
 impl Config {
     /// The REST port: `PORT_PEER + PORT_DIFF_REST_SERVICE_CONTAINER` (9000 by default).
     ///
@@ -239,6 +242,17 @@ impl Config {
             return Err(invalid(
                 "INTERVAL_BLOCKGENERATION",
                 format!("{iv} seconds is out of range; must be > 0 and <= {MAX_INTERVAL_SECONDS}"),
+            ));
+        }
+
+        // A proposal carries the whole block in one gRPC message (16 MiB limit, lc-network).
+        if self.max_block_kbytes == 0 || self.max_block_kbytes > MAX_BLOCK_KBYTES_LIMIT {
+            return Err(invalid(
+                "MAX_BLOCK_KBYTES",
+                format!(
+                    "{} is out of range; must be 1..={MAX_BLOCK_KBYTES_LIMIT} (a block travels in one 16 MiB message)",
+                    self.max_block_kbytes
+                ),
             ));
         }
 

@@ -40,7 +40,7 @@
 //! | `INTERVAL_BLOCKGENERATION` | f64 seconds, (0, 3600] | 2.0 |
 //! | `ALLOW_MAKE_EMPTY_BLOCK` | bool | true |
 //! | `MAX_TX_COUNT_IN_BLOCK` | usize | 5000 |
-//! | `MAX_BLOCK_KBYTES` | usize | 3000 |
+//! | `MAX_BLOCK_KBYTES` | usize, 1..=12288 (a block travels in one 16 MiB peer message) | 3000 |
 //! | `MAX_TX_BYTES` | usize | 65536 |
 //! | `MEMPOOL_MAX_TXS` | usize | 200000 |
 //! | `TIMESTAMP_BOUNDARY_SECOND` | u64 | 900 |

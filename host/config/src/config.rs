@@ -177,7 +177,7 @@ fn fits_bytes(key: &str, v: usize, unit: usize, unit_name: &str) -> Result<(), C
 }
 
 /// Largest `MAX_BLOCK_KBYTES`: a proposal (block plus headers) must fit one peer message.
-pub const MAX_BLOCK_KBYTES_LIMIT: usize = 12 * 1024;
+pub(crate) const MAX_BLOCK_KBYTES_LIMIT: usize = 12 * 1024;
 
 impl Config {
     /// The REST port: `PORT_PEER + PORT_DIFF_REST_SERVICE_CONTAINER` (9000 by default).

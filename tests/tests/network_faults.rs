@@ -298,6 +298,19 @@ fn new_node_joins_later_and_syncs_from_genesis() {
     done("new_node_joins_later_and_syncs_from_genesis", t0);
 }
 
+/// 4 members of channel A, each with its own (empty) SCORE library directory, committing.
+fn cluster_with_own_libraries() -> (Cluster, Vec<std::path::PathBuf>) {
+    let mut c = Cluster::new(4, &[(A, &[0, 1, 2, 3])], FAST);
+    let libs: Vec<std::path::PathBuf> = (0..4).map(|i| c.dir().join(format!("libs{i}"))).collect();
+    for (i, dir) in libs.iter().enumerate() {
+        std::fs::create_dir_all(dir).expect("library dir");
+        let set = format!("SCORE_PACKAGE_PATH={}", dir.display());
+        c.start_with(i, &[set.as_str()]);
+    }
+    c.wait_height(A, &[0, 1, 2, 3], 2, LONG);
+    (c, libs)
+}
+
 /// A SCORE build dropped into one node's library directory is staged there, deployed by that node
 /// (it holds an admin key: members without `admins` are all admins in dev), and every other node,
 /// whose library directory stays empty, fetches the code from a peer by its hash when it executes
@@ -306,15 +319,8 @@ fn new_node_joins_later_and_syncs_from_genesis() {
 fn score_build_dropped_on_one_node_becomes_active_on_all() {
     let _serial = serial();
     let t0 = Instant::now();
-    let mut c = Cluster::new(4, &[(A, &[0, 1, 2, 3])], FAST);
+    let (c, libs) = cluster_with_own_libraries();
     let all = [0, 1, 2, 3];
-    let libs: Vec<std::path::PathBuf> = all.iter().map(|i| c.dir().join(format!("libs{i}"))).collect();
-    for (i, dir) in libs.iter().enumerate() {
-        std::fs::create_dir_all(dir).expect("library dir");
-        let set = format!("SCORE_PACKAGE_PATH={}", dir.display());
-        c.start_with(i, &[set.as_str()]);
-    }
-    c.wait_height(A, &all, 2, LONG);
     for i in all {
         let (_, s) = c.node(i).get(&format!("/api/v1/status/score?channel={A}"));
         assert_eq!(s["status"], "not deployed", "node {i} has no hello build yet: {s}");
@@ -368,15 +374,8 @@ fn score_build_dropped_on_one_node_becomes_active_on_all() {
 fn deploy_of_code_no_member_has_waits_until_one_has_it() {
     let _serial = serial();
     let t0 = Instant::now();
-    let mut c = Cluster::new(4, &[(A, &[0, 1, 2, 3])], FAST);
+    let (c, libs) = cluster_with_own_libraries();
     let all = [0, 1, 2, 3];
-    let libs: Vec<std::path::PathBuf> = all.iter().map(|i| c.dir().join(format!("libs{i}"))).collect();
-    for (i, dir) in libs.iter().enumerate() {
-        std::fs::create_dir_all(dir).expect("library dir");
-        let set = format!("SCORE_PACKAGE_PATH={}", dir.display());
-        c.start_with(i, &[set.as_str()]);
-    }
-    c.wait_height(A, &all, 2, LONG);
 
     // Node 1's admin key (every listed member is an admin in dev) deploys hello by hash.
     let src = lc_system_tests::profile_dir().join("libhello.so");

@@ -366,18 +366,29 @@ impl<'a> Driver<'a> {
             self.unavailable.clear();
             return Ok(false);
         }
-        let parent_root = self.header_of(&parent)?.state_root;
-        let tx_hashes: Vec<Hash> = receipts.iter().map(|r| r.tx_hash).collect();
-        if !dropped.is_empty()
-            || merkle_root(&tx_hashes) != block.header.tx_root
-            || state_root(&parent_root, &writes) != block.header.state_root
-            || Block::compute_receipts_root(&receipts) != block.header.receipts_root
-        {
+        if !self.reproduces(&block.header, &receipts, &writes, &dropped)? {
             warn!(channel = %self.ch.name, height = block.header.height, "a stored block no longer re-executes to its roots; dropped");
             return Ok(false);
         }
         self.pending.insert(block.hash(), PendingBlock { block, receipts, writes, own_txs: false });
         Ok(true)
+    }
+
+    /// Whether this node's execution of a block gives the roots its header states (nothing
+    /// dropped, same transaction, state and receipts roots).
+    fn reproduces(
+        &self,
+        header: &BlockHeader,
+        receipts: &[Receipt],
+        writes: &WriteSet,
+        dropped: &[Hash],
+    ) -> Result<bool, Error> {
+        let parent_root = self.header_of(&header.prev_hash)?.state_root;
+        let tx_hashes: Vec<Hash> = receipts.iter().map(|r| r.tx_hash).collect();
+        Ok(dropped.is_empty()
+            && merkle_root(&tx_hashes) == header.tx_root
+            && state_root(&parent_root, writes) == header.state_root
+            && Block::compute_receipts_root(receipts) == header.receipts_root)
     }
 
     fn block_info(&self, block: &Block, writes: &WriteSet) -> Result<BlockInfo, Error> {
@@ -823,13 +834,7 @@ impl<'a> Driver<'a> {
                 self.unavailable.clear();
                 break;
             }
-            let parent_root = self.header_of(&block.header.prev_hash)?.state_root;
-            let tx_hashes: Vec<Hash> = receipts.iter().map(|r| r.tx_hash).collect();
-            if !dropped.is_empty()
-                || merkle_root(&tx_hashes) != block.header.tx_root
-                || state_root(&parent_root, &writes) != block.header.state_root
-                || Block::compute_receipts_root(&receipts) != block.header.receipts_root
-            {
+            if !self.reproduces(&block.header, &receipts, &writes, &dropped)? {
                 return Err(Error::Diverged { height: block.header.height, hash });
             }
             root = QcInfo { round: block.header.round, height: block.header.height, block_hash: hash };
@@ -1019,13 +1024,7 @@ impl<'a> Driver<'a> {
             return Ok(());
         }
         let info = self.block_info(&block, &writes)?;
-        let parent_root = self.header_of(&block.header.prev_hash)?.state_root;
-        let tx_hashes: Vec<Hash> = receipts.iter().map(|r| r.tx_hash).collect();
-        if !dropped.is_empty()
-            || merkle_root(&tx_hashes) != block.header.tx_root
-            || state_root(&parent_root, &writes) != block.header.state_root
-            || Block::compute_receipts_root(&receipts) != block.header.receipts_root
-        {
+        if !self.reproduces(&block.header, &receipts, &writes, &dropped)? {
             error!(channel = %self.ch.name, height = block.header.height, block = %hash,
                 "re-execution gives a different state or receipts root: voting NONE");
             let step = self.feed(Input::ProposalFailed { round });

@@ -47,7 +47,8 @@ fn load_config(args: &PeerArgs) -> Result<(Config, Vec<String>)> {
     Ok((loaded.config, loaded.warnings))
 }
 
-fn init_logging(cfg: &Config) {
+/// Logging for every long-running subcommand: `RUST_LOG` or LOG_LEVEL, JSON with LOG_JSON.
+pub(crate) fn init_logging(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log_level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);

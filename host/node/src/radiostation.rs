@@ -57,17 +57,6 @@ fn load_config(args: &RadioStationArgs) -> Result<(Config, Vec<String>)> {
     Ok((loaded.config, loaded.warnings))
 }
 
-fn init_logging(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if cfg.log_json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 /// Reads and parses `CHANNEL_MANAGE_DATA_PATH` (relative to the current directory).
 fn channel_manage_data(cfg: &Config) -> Result<Value> {
     let raw = cfg.channel_manage_data_path.trim();
@@ -162,7 +151,7 @@ fn print_events(handle: &mut RadioStationHandleBox) {
 /// Runs the radio station until SIGINT/SIGTERM.
 pub(crate) fn run(args: RadioStationArgs) -> Result<()> {
     let (cfg, warnings) = load_config(&args)?;
-    init_logging(&cfg);
+    crate::peer::init_logging(&cfg);
     for w in &warnings {
         warn!("{w}");
     }

@@ -403,3 +403,61 @@ fn deploy_of_code_no_member_has_waits_until_one_has_it() {
     c.assert_same_chain(A, &all);
     done("deploy_of_code_no_member_has_waits_until_one_has_it", t0);
 }
+
+/// A `ChannelConfig` switching to a consensus plugin build that only one member has: at the epoch
+/// boundary the others fetch it by code hash (checked) and every member enters the new epoch.
+#[test]
+fn consensus_plugin_build_only_one_member_has_is_fetched_at_the_epoch_switch() {
+    let _serial = serial();
+    let t0 = Instant::now();
+    let (c, libs) = cluster_with_own_libraries();
+    let all = [0, 1, 2, 3];
+    // A build of the weighted plugin no other node has: the standard library with trailing bytes
+    // (ignored by the loader; a new code hash).
+    let mut bytes =
+        std::fs::read(lc_system_tests::profile_dir().join("libconsensus_weighted.so")).expect("weighted plugin built");
+    bytes.extend_from_slice(b"\0a loopchain test build that only node 0 has");
+    let hash = lc_types::sha3(&bytes).to_hex();
+    let custom = c.dir().join("libconsensus_weighted.so");
+    std::fs::write(&custom, &bytes).expect("write the custom build");
+    let staged = |i: usize| -> bool {
+        let dir = c.node(i).storage.join(c.ports[i].to_string()).join("plugins").join("consensus");
+        std::fs::read_dir(dir)
+            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().contains(&hash)))
+            .unwrap_or(false)
+    };
+    lc_system_tests::install(&custom, &libs[0], "libconsensus_weighted.so");
+    let deadline = Instant::now() + LONG;
+    while !staged(0) {
+        assert!(Instant::now() < deadline, "node 0 did not stage the rebuilt plugin{}", c.log_tails());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!((1..4).all(|i| !staged(i)), "only node 0 has the build");
+
+    // Node 0 (an admin in dev) schedules epoch 1 with that build.
+    let key_file = c.dir().join("node0.key");
+    let key = lc_system_tests::dev_peer_key(&format!("127.0.0.1:{}", c.ports[0]));
+    std::fs::write(&key_file, key.seed_hex()).expect("key file");
+    let start = max_height(&c, &all) + 10;
+    let doc = serde_json::json!({"epoch_start_height": start, "consensus": "weighted", "consensus_params": {"weights": [3, 1, 1, 1]}});
+    let out = std::process::Command::new(lc_system_tests::binary())
+        .args(["tx", "--target", &c.node(0).base(), "--key-file"])
+        .arg(&key_file)
+        .args(["--wait", "config", &doc.to_string(), "--consensus-library"])
+        .arg(&custom)
+        .output()
+        .expect("run loopchain tx config");
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+
+    // Every member switches (the others fetched the build) and the chain goes on in epoch 1.
+    c.wait_height(A, &all, start + 3, LONG);
+    for i in all {
+        let (_, s) = c.node(i).get(&format!("/api/v1/status/peer?channel={A}"));
+        assert_eq!(s["epoch"], 1, "node {i}: {s}");
+        assert!(staged(i), "node {i} holds the build (fetched by hash)");
+    }
+    let (_, set) = c.node(2).get(&format!("/api/v1/channel/validators?channel={A}"));
+    assert_eq!(set["validators"][0]["weight"], 3, "{set}");
+    c.assert_same_chain(A, &all);
+    done("consensus_plugin_build_only_one_member_has_is_fetched_at_the_epoch_switch", t0);
+}

@@ -227,13 +227,42 @@ impl SchemeSource for ConfiguredWeights {
 pub struct PluginSchemes {
     registry: Arc<ConsensusRegistry>,
     preferred: BTreeMap<String, Hash>,
+    fetcher: parking_lot::RwLock<Option<Arc<dyn crate::LibraryFetcher>>>,
 }
 
 impl PluginSchemes {
     /// Schemes from `registry`; `preferred` maps plugin names to the build to use when a
     /// configuration names no code hash.
     pub fn new(registry: Arc<ConsensusRegistry>, preferred: BTreeMap<String, Hash>) -> Self {
-        Self { registry, preferred }
+        Self { registry, preferred, fetcher: parking_lot::RwLock::new(None) }
+    }
+
+    /// Where a plugin build named by code hash but missing here is fetched from (other peers).
+    pub fn set_fetcher(&self, fetcher: Arc<dyn crate::LibraryFetcher>) {
+        *self.fetcher.write() = Some(fetcher);
+    }
+
+    /// The staged build with `hash`, fetched from a peer (hash checked) and staged when missing.
+    fn staged_or_fetched(&self, hash: &Hash) -> Option<Arc<lc_plugin_host::ConsensusLibrary>> {
+        if let Some(lib) = self.registry.get(hash) {
+            return Some(lib);
+        }
+        let fetcher = self.fetcher.read().clone()?;
+        let bytes = fetcher.fetch(hash)?;
+        if lc_types::sha3(&bytes) != *hash {
+            tracing::warn!(code_hash = %hash, "fetched consensus plugin does not match its hash; ignored");
+            return None;
+        }
+        match self.registry.stage_bytes(std::path::Path::new("fetched-from-peer"), &bytes) {
+            Ok(lib) => {
+                tracing::info!(code_hash = %hash, plugin = %lib.name, "fetched a consensus plugin from a peer");
+                Some(lib)
+            }
+            Err(e) => {
+                tracing::warn!(code_hash = %hash, error = %e, "fetched consensus plugin does not load");
+                None
+            }
+        }
     }
 }
 
@@ -250,8 +279,11 @@ impl SchemeSource for PluginSchemes {
                 ))
             }
         };
-        let lib = self.registry.get(&hash).ok_or_else(|| {
-            format!("consensus plugin {:?} with code hash {hash} is not staged on this node", cfg.consensus)
+        let lib = self.staged_or_fetched(&hash).ok_or_else(|| {
+            format!(
+                "consensus plugin {:?} with code hash {hash} is not staged on this node and no peer supplied it",
+                cfg.consensus
+            )
         })?;
         if lib.name != cfg.consensus {
             return Err(format!("code {hash} is consensus plugin {:?}, not {:?}", lib.name, cfg.consensus));

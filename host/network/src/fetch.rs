@@ -1,4 +1,5 @@
 //! Library fetch by code hash from a channel's other members.
+use crate::links::{Link, Links};
 use crate::net::ChannelNet;
 use crate::proto::LibraryRequest;
 use lc_engine::LibraryFetcher;
@@ -19,8 +20,12 @@ pub const FETCH_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// Asks every member at once for a library (`kind` "score" or "consensus") and returns the first
 /// copy whose SHA3-256 is `code_hash`.
 pub async fn fetch_library(net: &ChannelNet, kind: &str, code_hash: &Hash) -> Option<Vec<u8>> {
+    fetch_from(net.links(), kind, code_hash).await
+}
+
+async fn fetch_from(links: Vec<(String, Arc<Link>)>, kind: &str, code_hash: &Hash) -> Option<Vec<u8>> {
     let mut asks = tokio::task::JoinSet::new();
-    for (peer_id, link) in net.links() {
+    for (peer_id, link) in links {
         let mut client = link.client();
         let req = LibraryRequest { kind: kind.to_owned(), code_hash: code_hash.0.to_vec() };
         asks.spawn(async move { (peer_id, tokio::time::timeout(FETCH_TIMEOUT, client.get_library(req)).await) });
@@ -42,20 +47,39 @@ pub async fn fetch_library(net: &ChannelNet, kind: &str, code_hash: &Hash) -> Op
     None
 }
 
-/// The engine's [`LibraryFetcher`] for SCORE code: fetches from the channel's members on the
-/// network runtime and waits (bounded by [`FETCH_TIMEOUT`]) on the calling (driver) thread.
+/// Whom a [`PeerFetcher`] asks.
+#[derive(Debug)]
+enum Source {
+    /// The members of one channel.
+    Channel(Arc<ChannelNet>),
+    /// Every peer this node has a link to (for libraries shared by all channels).
+    All(Arc<Links>),
+}
+
+/// The engine's [`LibraryFetcher`]: fetches from other peers on the network runtime and waits
+/// (bounded by [`FETCH_TIMEOUT`]) on the calling (driver) thread.
 #[derive(Debug)]
 pub struct PeerFetcher {
-    net: Arc<ChannelNet>,
+    source: Source,
+    kind: &'static str,
     rt: Handle,
     /// Code hashes whose last fetch failed, and when.
     failed: parking_lot::Mutex<std::collections::BTreeMap<Hash, std::time::Instant>>,
 }
 
 impl PeerFetcher {
-    /// A fetcher over `net`'s members, running requests on `rt`.
+    /// A fetcher of SCORE code from `net`'s members, running requests on `rt`.
     pub fn new(net: Arc<ChannelNet>, rt: Handle) -> Self {
-        Self { net, rt, failed: parking_lot::Mutex::new(std::collections::BTreeMap::new()) }
+        Self::with(Source::Channel(net), "score", rt)
+    }
+
+    /// A fetcher of consensus plugin libraries from every linked peer.
+    pub fn consensus(links: Arc<Links>, rt: Handle) -> Self {
+        Self::with(Source::All(links), "consensus", rt)
+    }
+
+    fn with(source: Source, kind: &'static str, rt: Handle) -> Self {
+        Self { source, kind, rt, failed: parking_lot::Mutex::new(std::collections::BTreeMap::new()) }
     }
 }
 
@@ -65,10 +89,13 @@ impl LibraryFetcher for PeerFetcher {
             return None;
         }
         let (tx, rx) = std::sync::mpsc::channel();
-        let net = Arc::clone(&self.net);
-        let hash = *code_hash;
+        let links: Vec<(String, Arc<Link>)> = match &self.source {
+            Source::Channel(net) => net.links(),
+            Source::All(links) => links.all().into_iter().map(|l| (l.target().to_owned(), l)).collect(),
+        };
+        let (kind, hash) = (self.kind, *code_hash);
         self.rt.spawn(async move {
-            let _ = tx.send(fetch_library(&net, "score", &hash).await);
+            let _ = tx.send(fetch_from(links, kind, &hash).await);
         });
         let got = rx.recv_timeout(FETCH_TIMEOUT + Duration::from_millis(200)).ok().flatten();
         let mut failed = self.failed.lock();

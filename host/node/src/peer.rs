@@ -298,6 +298,7 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
     };
 
     let links = Links::new(&peer_id, rt.handle().clone());
+    schemes.set_fetcher(Arc::new(lc_network::PeerFetcher::consensus(Arc::clone(&links), rt.handle().clone())));
     let net_registry = Registry::new(
         &peer_id,
         Some(LibrarySource { scores: Arc::clone(&registry), consensus: Arc::clone(&consensus_registry) }),

@@ -33,19 +33,89 @@ fn load_or_write_secret(path: &Path, what: &str, generate: impl FnOnce() -> Stri
                 std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             }
             let secret = generate();
-            let tmp = path.with_extension("tmp");
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)
-                .with_context(|| format!("creating {}", tmp.display()))?;
-            f.write_all(secret.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+            write_secret(path, &secret)?;
             Ok((secret, true))
         }
         Err(e) => Err(e).with_context(|| format!("reading {what} key file {}", path.display())),
     }
+}
+
+/// Flags of `loopchain keygen`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct KeygenArgs {
+    /// Directory for the key files [default: DEFAULT_STORAGE_PATH/<PORT>/keys, where `loopchain
+    /// peer -p PORT` looks for them].
+    #[arg(long, value_name = "DIR")]
+    out: Option<std::path::PathBuf>,
+    /// Peer port whose data directory receives the keys (PORT_PEER).
+    #[arg(short = 'p', long = "port")]
+    port: Option<u16>,
+    /// Replace existing key files (the old keys are lost).
+    #[arg(long)]
+    force: bool,
+}
+
+/// `loopchain keygen`: a new ed25519 identity key and BLS consensus key (files of mode 0600),
+/// and the member entry for `channel_manage_data.json` (peer id, public keys, proof of
+/// possession) on stdout and in `member.json`.
+pub(crate) fn keygen(args: KeygenArgs) -> Result<()> {
+    let dir = match &args.out {
+        Some(d) => d.clone(),
+        None => {
+            let overrides = lc_config::Overrides { port: args.port, radio_station_target: None, extra: vec![] };
+            let user = lc_config::default_user_file();
+            let loaded = lc_config::load(&lc_config::process_env, user.as_deref(), None, &overrides)?;
+            loaded.config.data_dir().join("keys")
+        }
+    };
+    let identity_path = dir.join("identity.key");
+    let bls_path = dir.join("bls.key");
+    if !args.force {
+        for p in [&identity_path, &bls_path] {
+            if p.exists() {
+                anyhow::bail!(
+                    "{} already exists; keep it, or pass --force to replace it (the old key is lost)",
+                    p.display()
+                );
+            }
+        }
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let identity = Keypair::generate();
+    let bls = BlsKeypair::generate();
+    write_secret(&identity_path, &identity.seed_hex())?;
+    write_secret(&bls_path, &hex::encode(bls.secret_bytes()))?;
+    let member = serde_json::json!({
+        "peer_id": lc_types::Address::of(&identity.public()),
+        "identity_key": identity.public(),
+        "bls_key": bls.public(),
+        "bls_pop": bls.proof_of_possession(),
+    });
+    let text = serde_json::to_string_pretty(&member)?;
+    std::fs::write(dir.join("member.json"), format!("{text}\n"))
+        .with_context(|| format!("writing {}", dir.join("member.json").display()))?;
+    eprintln!(
+        "wrote {} and {} (mode 0600) and member.json in {}",
+        identity_path.display(),
+        bls_path.display(),
+        dir.display()
+    );
+    eprintln!("add this to the peer's entry in channel_manage_data.json (with its peer_target):");
+    println!("{text}");
+    Ok(())
+}
+
+/// Writes a secret key file: mode 0600, fsync, atomic rename.
+fn write_secret(path: &Path, secret: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(secret.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }

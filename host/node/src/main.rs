@@ -42,6 +42,9 @@ enum Cmd {
     /// auth over gRPC on PORT (PORT_RADIOSTATION), REST /api/v1/peer/* and /conf on PORT+1900.
     #[command(alias = "rs")]
     Radiostation(radiostation::RadioStationArgs),
+    /// Generate this node's identity (ed25519) and consensus (BLS, with proof of possession)
+    /// keys, and print its member entry for channel_manage_data.json.
+    Keygen(keys::KeygenArgs),
     /// Run a whole local network: a radio station and 4 peers, two channels, sample traffic and
     /// live progress, until Ctrl-C.
     Demo(demo::DemoArgs),
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Cmd::Peer(args) => peer::run(args),
         Cmd::Radiostation(args) => radiostation::run(args),
         Cmd::Demo(args) => demo::run(args),
+        Cmd::Keygen(args) => keys::keygen(args),
         Cmd::Bench(args) => bench::run(args),
         Cmd::Tx(args) => tx::run(args),
         Cmd::Score(ScoreCmd::New(args)) => score_new::run(args),

@@ -1,6 +1,10 @@
 //! `loopchain`: one binary, clap subcommands (DESIGN §2).
 //!
-//! - `loopchain peer [-o FILE] [-p PORT] [-r HOST:PORT] [--set KEY=VALUE]...` runs a node.
+//! - `loopchain peer [-o FILE] [-p PORT] [-r HOST:PORT] [--set KEY=VALUE]...` runs a node: every
+//!   channel that lists it (channel file or radio station), else the one-validator dev chain.
+//! - `loopchain radiostation [-o FILE] [-p PORT]` runs the radio station (a plugin).
+//! - `loopchain demo` runs a radio station and 4 peers with two channels, with live progress.
+//! - `loopchain keygen [-p PORT | --out DIR]` writes a node's identity and BLS keys.
 //! - `loopchain bench ...` is the load tool: signed transactions through the batch API into
 //!   committed blocks, reporting committed tx/s.
 //! - `loopchain tx call|data|deploy ...` signs and sends one transaction.

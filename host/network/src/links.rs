@@ -176,6 +176,36 @@ impl Links {
     }
 }
 
+/// Accounts for one request of `count` items: sent, or dropped; an unreachable peer starts (or
+/// extends) the backoff, a refusal of this one request does not.
+fn settle<T>(
+    result: Result<T, tonic::Status>,
+    count: u64,
+    channel: &str,
+    what: &str,
+    target: &str,
+    stats: &LinkStats,
+    backoff: &mut Backoff,
+) {
+    match result {
+        Ok(_) => {
+            mark(stats, target, true, None);
+            backoff.ok();
+            stats.sent.fetch_add(count, Ordering::Relaxed);
+        }
+        Err(e) => {
+            if unreachable(&e) {
+                debug!(peer = %target, error = %e, "{what} not delivered");
+                mark(stats, target, false, Some(&e));
+                backoff.failed();
+            } else {
+                debug!(peer = %target, channel, error = %e, "{what} refused");
+            }
+            stats.dropped.fetch_add(count, Ordering::Relaxed);
+        }
+    }
+}
+
 async fn consensus_task(
     target: String,
     me: Arc<str>,
@@ -198,10 +228,7 @@ async fn consensus_task(
             }
             n += 1;
         }
-        if backoff.waiting() {
-            stats.dropped.fetch_add(n as u64, Ordering::Relaxed);
-            continue;
-        }
+        // (A backing-off link drops each batch below without a request.)
         for (channel, messages) in batches {
             let count = messages.len() as u64;
             if backoff.waiting() {
@@ -209,23 +236,8 @@ async fn consensus_task(
                 continue;
             }
             let req = ConsensusBatch { channel: channel.to_string(), peer_id: me.to_string(), messages };
-            match client.consensus(req).await {
-                Ok(_) => {
-                    mark(&stats, &target, true, None);
-                    backoff.ok();
-                    stats.sent.fetch_add(count, Ordering::Relaxed);
-                }
-                Err(e) if unreachable(&e) => {
-                    debug!(peer = %target, error = %e, "consensus batch not delivered");
-                    mark(&stats, &target, false, Some(&e));
-                    backoff.failed();
-                    stats.dropped.fetch_add(count, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    debug!(peer = %target, %channel, error = %e, "consensus batch refused");
-                    stats.dropped.fetch_add(count, Ordering::Relaxed);
-                }
-            }
+            let result = client.consensus(req).await;
+            settle(result, count, &channel, "consensus batch", &target, &stats, &mut backoff);
         }
     }
 }
@@ -260,23 +272,8 @@ async fn tx_task(
                 continue;
             }
             let req = TxBatch { channel: channel.to_string(), peer_id: me.to_string(), txs };
-            match client.add_tx_list(req).await {
-                Ok(_) => {
-                    mark(&stats, &target, true, None);
-                    backoff.ok();
-                    stats.sent.fetch_add(count, Ordering::Relaxed);
-                }
-                Err(e) if unreachable(&e) => {
-                    debug!(peer = %target, error = %e, "transaction batch not delivered");
-                    mark(&stats, &target, false, Some(&e));
-                    backoff.failed();
-                    stats.dropped.fetch_add(count, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    debug!(peer = %target, %channel, error = %e, "transaction batch refused");
-                    stats.dropped.fetch_add(count, Ordering::Relaxed);
-                }
-            }
+            let result = client.add_tx_list(req).await;
+            settle(result, count, &channel, "transaction batch", &target, &stats, &mut backoff);
         }
     }
 }

@@ -191,8 +191,8 @@ impl Network {
         let deadline = Instant::now() + timeout;
         for (i, port) in self.ports.iter().enumerate() {
             loop {
-                if let Some((name, status)) = self.exited() {
-                    bail!("{name} exited ({status}); see {}", self.log_dir.display());
+                if let Some(name) = self.exited() {
+                    bail!("{name} exited; see {}", self.log_dir.display());
                 }
                 let ok = CHANNELS.iter().all(|(c, _, _)| {
                     blocking_get(&format!("{}/api/v1/status/peer?channel={c}", self.rest_urls[i])).is_some()
@@ -212,16 +212,12 @@ impl Network {
         Ok(())
     }
 
-    fn exited(&self) -> Option<(String, String)> {
-        None.or_else(|| {
-            self.children.iter().find_map(|(name, c)| {
-                let pid = c.id();
-                // A child that exited is a zombie until waited; /proc tells without reaping it.
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-                let state =
-                    stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next().map(str::to_owned))?;
-                (state == "Z").then(|| (name.clone(), "exited".to_owned()))
-            })
+    /// The first child that exited, if any (a zombie until waited: /proc tells without reaping).
+    fn exited(&self) -> Option<String> {
+        self.children.iter().find_map(|(name, c)| {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", c.id())).ok()?;
+            let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next())?;
+            (state == "Z").then(|| name.clone())
         })
     }
 
@@ -480,7 +476,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<()> {
                 r = &mut signal => { r?; break; }
                 _ = tick.tick() => {}
             }
-            if let Some((name, _)) = net.exited() {
+            if let Some(name) = net.exited() {
                 bail!("{name} exited unexpectedly; see {}", net.log_dir.display());
             }
             poll(&client, &net.rest_urls, &mut views).await;

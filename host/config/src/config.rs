@@ -102,6 +102,31 @@ pub struct Config {
     pub log_level: String,
     /// `LOG_JSON`: log as JSON lines (default false).
     pub log_json: bool,
+    /// `LOG_COLLECTOR_TARGET`: `HOST:PORT` of a `loopchain logcollector` to ship events to
+    /// (default empty: none).
+    pub log_collector_target: String,
+    /// `OTLP_ENDPOINT`: OTLP/HTTP endpoint (e.g. `http://127.0.0.1:4318`) to export events to as
+    /// OpenTelemetry logs (default empty: none).
+    pub otlp_endpoint: String,
+
+    // ---- security ----
+    /// `GRPC_SSL_TYPE`: `none` (plain gRPC, dev/demo) or `mutual` (mTLS with certificates of the
+    /// channel CA on every gRPC link) (default `none`).
+    pub grpc_ssl_type: String,
+    /// `GRPC_SSL_CA_CERT`: the channel CA's certificate (PEM) that every peer certificate must chain to.
+    pub grpc_ssl_ca_cert: String,
+    /// `GRPC_SSL_CERT`: this node's certificate (PEM), issued by `loopchain ca issue`.
+    pub grpc_ssl_cert: String,
+    /// `GRPC_SSL_KEY`: this node's TLS private key (PEM).
+    pub grpc_ssl_key: String,
+    /// `GRPC_SSL_CRL`: optional certificate revocation list (PEM) of the channel CA
+    /// (`loopchain ca revoke`); revoked certificates are refused.
+    pub grpc_ssl_crl: String,
+    /// `RATE_LIMIT_PER_CLIENT`: REST requests per second from one client address; 0 = no limit
+    /// (default 0).
+    pub rate_limit_per_client: u32,
+    /// `RATE_LIMIT_PER_PEER`: gRPC requests per second from one peer; 0 = no limit (default 0).
+    pub rate_limit_per_peer: u32,
 }
 
 impl Default for Config {
@@ -134,6 +159,15 @@ impl Default for Config {
             rocksdb_write_buffer_mb: 128,
             log_level: "info".to_owned(),
             log_json: false,
+            log_collector_target: String::new(),
+            otlp_endpoint: String::new(),
+            grpc_ssl_type: "none".to_owned(),
+            grpc_ssl_ca_cert: String::new(),
+            grpc_ssl_cert: String::new(),
+            grpc_ssl_key: String::new(),
+            grpc_ssl_crl: String::new(),
+            rate_limit_per_client: 0,
+            rate_limit_per_peer: 0,
             default_score_package: "hello".to_owned(),
             score_package_path: String::new(),
             score_auto_deploy: true,
@@ -180,6 +214,11 @@ fn fits_bytes(key: &str, v: usize, unit: usize, unit_name: &str) -> Result<(), C
 pub(crate) const MAX_BLOCK_KBYTES_LIMIT: usize = 12 * 1024;
 
 impl Config {
+    /// Whether gRPC links use mutual TLS (`GRPC_SSL_TYPE` = `mutual`).
+    pub fn mutual_tls(&self) -> bool {
+        self.grpc_ssl_type == "mutual"
+    }
+
     /// The REST port: `PORT_PEER + PORT_DIFF_REST_SERVICE_CONTAINER` (9000 by default).
     ///
     /// [`Config::validate`] guarantees the sum fits a `u16`; on an
@@ -287,6 +326,21 @@ impl Config {
         non_zero("ROCKSDB_WRITE_BUFFER_MB", self.rocksdb_write_buffer_mb, "MiB")?;
         fits_bytes("ROCKSDB_WRITE_BUFFER_MB", self.rocksdb_write_buffer_mb, 1 << 20, "MiB")?;
         non_empty("LOG_LEVEL", &self.log_level)?;
+        match self.grpc_ssl_type.as_str() {
+            "none" => {}
+            "mutual" => {
+                for (key, v) in [
+                    ("GRPC_SSL_CA_CERT", &self.grpc_ssl_ca_cert),
+                    ("GRPC_SSL_CERT", &self.grpc_ssl_cert),
+                    ("GRPC_SSL_KEY", &self.grpc_ssl_key),
+                ] {
+                    if v.trim().is_empty() {
+                        return Err(invalid(key, "must name a PEM file when GRPC_SSL_TYPE is \"mutual\""));
+                    }
+                }
+            }
+            other => return Err(invalid("GRPC_SSL_TYPE", format!("{other:?} is not one of \"none\", \"mutual\""))),
+        }
         Ok(())
     }
 }

@@ -51,6 +51,13 @@
 //! | `ROCKSDB_WRITE_BUFFER_MB` | usize | 128 |
 //! | `LOG_LEVEL` | string | `info` |
 //! | `LOG_JSON` | bool | false |
+//! | `LOG_COLLECTOR_TARGET` | `HOST:PORT` of a log collector | empty (none) |
+//! | `OTLP_ENDPOINT` | OTLP/HTTP URL | empty (none) |
+//! | `GRPC_SSL_TYPE` | `none` or `mutual` | `none` |
+//! | `GRPC_SSL_CA_CERT`, `GRPC_SSL_CERT`, `GRPC_SSL_KEY` | PEM paths (required with `mutual`) | empty |
+//! | `GRPC_SSL_CRL` | PEM path of the CA's revocation list | empty (none) |
+//! | `RATE_LIMIT_PER_CLIENT` | u32 REST requests/s per client address | 0 (no limit) |
+//! | `RATE_LIMIT_PER_PEER` | u32 gRPC requests/s per peer | 0 (no limit) |
 //! | `DEFAULT_SCORE_PACKAGE` | string | `hello` |
 //! | `SCORE_PACKAGE_PATH` | string | `""` (next to the binary) |
 //! | `SCORE_AUTO_DEPLOY` | bool | true |

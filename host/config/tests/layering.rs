@@ -105,10 +105,19 @@ fn key_names_are_the_seed_names() {
         "TIMEOUT_PROPOSE_MS",
         "TIMEOUT_VOTE_MS",
         "CONSENSUS_LOG",
+        "LOG_COLLECTOR_TARGET",
+        "OTLP_ENDPOINT",
+        "GRPC_SSL_TYPE",
+        "GRPC_SSL_CA_CERT",
+        "GRPC_SSL_CERT",
+        "GRPC_SSL_KEY",
+        "GRPC_SSL_CRL",
+        "RATE_LIMIT_PER_CLIENT",
+        "RATE_LIMIT_PER_PEER",
     ] {
         assert!(obj.contains_key(key), "missing key {key}");
     }
-    assert_eq!(obj.len(), 34);
+    assert_eq!(obj.len(), 43);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use clap::Args;
 use lc_config::{Config, Overrides};
 use lc_crypto::bls::BlsKeypair;
 use lc_crypto::Keypair;
-use lc_engine::{Channel, ChannelParams, PluginSchemes, ScoreExecutor, ScoreRuntime};
+use lc_engine::{Channel, ChannelParams, PluginSchemes, Refusals, ScoreExecutor, ScoreRuntime};
 use lc_network::radio::Registered;
 use lc_network::{ChannelNet, LibrarySource, Links, Registry};
 use lc_plugin_host::{ConsensusRegistry, ScoreRegistry};
@@ -297,6 +297,7 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
         }
     };
 
+    let refusals = Arc::new(Refusals::default());
     let links = Links::new(&peer_id, rt.handle().clone());
     schemes.set_fetcher(Arc::new(lc_network::PeerFetcher::consensus(Arc::clone(&links), rt.handle().clone())));
     let net_registry = Registry::new(
@@ -350,6 +351,8 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
         },
         peer_target: my_target.clone(),
         max_body_bytes: cfg.rest_max_body_bytes,
+        peer_id: peer_id.clone(),
+        refusals: Arc::clone(&refusals),
     });
 
     let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));

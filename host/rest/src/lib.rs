@@ -28,7 +28,7 @@ mod json;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use lc_engine::{Channel, ScoreRuntime};
+use lc_engine::{Channel, Refusals, ScoreRuntime};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -48,6 +48,10 @@ pub struct ApiState {
     pub peer_target: String,
     /// Largest accepted request body, bytes.
     pub max_body_bytes: usize,
+    /// This node's peer id.
+    pub peer_id: String,
+    /// The node's refusal counters (shared with the gRPC server and channel admission).
+    pub refusals: Arc<Refusals>,
 }
 
 /// The v1 router.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages the build needs when they are missing (Debian/Ubuntu):
 #   g++ and pkg-config (RocksDB's C++), libclang-dev (bindgen for librocksdb-sys).
+#   chromium (headless, for the dashboard's browser test tests/tests/dashboard_e2e.rs).
 # Protos (later) are compiled with the pure-Rust protox, so no protoc is needed.
 # Uses sudo -n when not root; fails with a clear message when it cannot install.
 set -euo pipefail
@@ -13,6 +14,7 @@ fi
 need=()
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 have_libclang() {
     if command -v dpkg >/dev/null 2>&1 && dpkg -s libclang-dev >/dev/null 2>&1; then return 0; fi
     compgen -G "/usr/lib/llvm-*/lib/libclang.so" >/dev/null || compgen -G "/usr/lib/*/libclang.so" >/dev/null

@@ -631,3 +631,124 @@ impl Drop for Cluster {
         }
     }
 }
+
+// ---- log collector ------------------------------------------------------------------------------
+
+/// A running `loopchain logcollector` process on 127.0.0.1.
+#[derive(Debug)]
+pub struct Collector {
+    child: Option<Child>,
+    pub port: u16,
+    /// Its `--dir`.
+    pub dir: PathBuf,
+    /// Its stderr.
+    pub log: PathBuf,
+}
+
+impl Collector {
+    /// Starts `loopchain logcollector -p PORT --dir DIR --bind 127.0.0.1` (log next to `dir`)
+    /// and waits until it answers.
+    pub fn start(dir: &Path, port: u16) -> Self {
+        let mut name = dir.as_os_str().to_owned();
+        name.push(".log");
+        let mut c = Self { child: None, port, dir: dir.to_path_buf(), log: PathBuf::from(name) };
+        c.spawn();
+        c
+    }
+
+    fn spawn(&mut self) {
+        let parent = self.dir.parent().expect("collector dir has a parent");
+        std::fs::create_dir_all(parent).expect("collector parent dir");
+        let user_config = parent.join("collector-user-config.json");
+        std::fs::write(&user_config, "{}").expect("user config");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
+        let child = Command::new(binary())
+            .args(["logcollector", "-p", &self.port.to_string(), "--bind", "127.0.0.1", "--dir"])
+            .arg(&self.dir)
+            .env_remove("RUST_LOG")
+            .env_remove("LOG_COLLECTOR_TARGET")
+            .env("LOOPCHAIN_USER_CONFIG", user_config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn loopchain logcollector");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("logcollector exited during start ({status}); log:\n{}", self.logs());
+            }
+            if let Ok((200, _)) = response(ureq::get(&format!("{}/api/v1/status", self.base())).call()) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "logcollector not ready after 60 s; log:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// GET, returning status and JSON body.
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let url = format!("{}{}", self.base(), path);
+        response(ureq::get(&url).timeout(Duration::from_secs(30)).call()).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// GET, returning status, Content-Type and the body as text (for the SSE tail).
+    pub fn get_text(&self, path: &str, timeout: Duration) -> (u16, String, String) {
+        let url = format!("{}{}", self.base(), path);
+        let resp = match ureq::get(&url).timeout(timeout).call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("GET {path}: {e}"),
+        };
+        let (status, ctype) = (resp.status(), resp.content_type().to_owned());
+        (status, ctype, resp.into_string().unwrap_or_else(|e| panic!("GET {path}: body: {e}")))
+    }
+
+    /// POST a raw JSON body, returning status and JSON body.
+    pub fn post(&self, path: &str, body: &str) -> (u16, Value) {
+        let url = format!("{}{}", self.base(), path);
+        let req = ureq::post(&url).timeout(Duration::from_secs(60)).set("Content-Type", "application/json");
+        response(req.send_string(body)).unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// SIGTERM and wait for the exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut c = self.child.take().expect("running");
+        assert_eq!(unsafe_kill(c.id() as i32, libc::SIGTERM), 0, "kill failed");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = c.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("logcollector did not exit within 30 s of SIGTERM; log:\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts it again (same port and directory).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop the collector first");
+        self.spawn();
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

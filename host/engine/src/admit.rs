@@ -44,6 +44,9 @@ pub enum AdmitError {
     /// Unsigned transactions are not accepted on this channel.
     #[error("unsigned data transactions are disabled on this channel (ALLOW_UNSIGNED_DATA_TX)")]
     UnsignedDisabled,
+    /// The signer is not on the channel's allow-list (`tx_allowed_signers`).
+    #[error("signer {0} is not allowed to send transactions on this channel")]
+    NotAllowed(String),
     /// Storage failed while checking the transaction.
     #[error("storage error: {0}")]
     Storage(String),
@@ -58,8 +61,25 @@ impl AdmitError {
             Self::OutOfTimeBound { .. } => -109,
             Self::Duplicate => -108,
             Self::MempoolFull(_) | Self::OutOfTpsLimit(_) => -19,
-            Self::UnsignedDisabled => -106,
+            Self::UnsignedDisabled | Self::NotAllowed(_) => -106,
             Self::Storage(_) => -1,
+        }
+    }
+
+    /// The refusal counter this error is counted under.
+    pub fn reason(&self) -> crate::Reason {
+        use crate::Reason;
+        match self {
+            Self::WrongChannel { .. } => Reason::TxWrongChannel,
+            Self::TooLarge { .. } => Reason::TxTooLarge,
+            Self::BadSignature => Reason::TxBadSignature,
+            Self::OutOfTimeBound { .. } => Reason::TxTimeBound,
+            Self::Duplicate => Reason::TxDuplicate,
+            Self::MempoolFull(_) => Reason::TxMempoolFull,
+            Self::OutOfTpsLimit(_) => Reason::TxTpsLimit,
+            Self::UnsignedDisabled => Reason::TxUnsigned,
+            Self::NotAllowed(_) => Reason::TxSignerNotAllowed,
+            Self::Storage(_) => Reason::Malformed,
         }
     }
 }

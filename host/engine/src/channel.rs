@@ -151,6 +151,10 @@ pub struct ChannelParams {
     pub max_clock_drift: Duration,
     /// Where to record every consensus input and decision (JSON lines; `loopchain replay`).
     pub consensus_log: Option<std::path::PathBuf>,
+    /// Client transaction allow-list (the original's per-transaction PKI, as addresses): when
+    /// set, only these signers (and this node's own key) may submit transactions. An admission
+    /// policy of this node; blocks are not re-checked against it.
+    pub tx_allowed_signers: Option<std::collections::BTreeSet<lc_types::Address>>,
 }
 
 impl Default for ChannelParams {
@@ -170,6 +174,7 @@ impl Default for ChannelParams {
             vote_timeout: Duration::from_millis(1000),
             max_clock_drift: Duration::from_secs(5),
             consensus_log: None,
+            tx_allowed_signers: None,
         }
     }
 }
@@ -231,6 +236,8 @@ pub struct Channel {
     pub(crate) sync_slot: Mutex<Option<crate::sync::SyncBatch>>,
     /// Where admitted transactions are relayed to the other members.
     relay: RwLock<Option<Arc<dyn TxRelay>>>,
+    /// The node's refusal counters (client submissions are counted here by reason).
+    refusals: RwLock<Option<Arc<crate::Refusals>>>,
     transport: RwLock<Option<Arc<dyn Transport>>>,
     pub(crate) in_flight: RwLock<HashMap<Hash, Transaction>>,
     pub(crate) status: RwLock<ChannelStatus>,
@@ -242,6 +249,8 @@ pub struct Channel {
     pub(crate) watch: Mutex<Option<(Instant, String)>>,
     /// Set when the watchdog halted the channel while the driver is stuck in an execution.
     pub(crate) stuck: AtomicBool,
+    /// Metric state, read by `/metrics` and the dashboard.
+    pub metrics: crate::metrics::ChannelMetrics,
 }
 
 impl std::fmt::Debug for Channel {
@@ -312,6 +321,7 @@ impl Channel {
             inbox_dropped: AtomicU64::new(0),
             sync_slot: Mutex::new(None),
             relay: RwLock::new(None),
+            refusals: RwLock::new(None),
             transport: RwLock::new(None),
             in_flight: RwLock::new(HashMap::new()),
             status: RwLock::new(ChannelStatus {
@@ -324,9 +334,20 @@ impl Channel {
             rate: Mutex::new((0, 0)),
             watch: Mutex::new(None),
             stuck: AtomicBool::new(false),
+            metrics: crate::metrics::ChannelMetrics::default(),
         });
         channel.refresh_tip_status()?;
         Ok(channel)
+    }
+
+    /// Counts refused client submissions in `refusals` (by [`AdmitError::reason`]).
+    pub fn set_refusals(&self, refusals: Arc<crate::Refusals>) {
+        *self.refusals.write() = Some(refusals);
+    }
+
+    /// The node's refusal counters, when set.
+    pub fn refusals(&self) -> Option<Arc<crate::Refusals>> {
+        self.refusals.read().clone()
     }
 
     /// Sets where client transactions are relayed (see [`TxRelay`]).
@@ -494,6 +515,7 @@ impl Channel {
     /// other members. Signatures are verified in parallel batches; one result per transaction, in
     /// order. Refused transactions leave no trace.
     pub fn submit(&self, txs: Vec<Transaction>) -> Vec<Result<Hash, AdmitError>> {
+        tracing::debug!(channel = %self.name, event = "CreateTx", txs = txs.len(), "client transactions received");
         let relay = self.relay.read().clone();
         match relay {
             None => self.admit(txs, None),
@@ -506,6 +528,13 @@ impl Channel {
                 results
             }
         }
+    }
+
+    /// `Some(address)` when the allow-list is on and `from` is neither on it nor this node.
+    fn signer_denied(&self, from: &lc_types::PublicKey) -> Option<String> {
+        let allowed = self.params.tx_allowed_signers.as_ref()?;
+        let a = lc_types::Address::of(from);
+        (!allowed.contains(&a) && *from != self.key.public()).then(|| a.to_string())
     }
 
     /// Admits transactions relayed by another member (not relayed again).
@@ -524,6 +553,8 @@ impl Channel {
                 Err(AdmitError::WrongChannel { got: tx.body.channel.clone(), expected: self.name.clone() })
             } else if size > self.params.max_tx_bytes {
                 Err(AdmitError::TooLarge { size, limit: self.params.max_tx_bytes })
+            } else if let Some(denied) = self.signer_denied(&tx.body.from) {
+                Err(AdmitError::NotAllowed(denied))
             } else if tx.body.timestamp_us.abs_diff(now) > window_us {
                 Err(AdmitError::OutOfTimeBound {
                     timestamp_us: tx.body.timestamp_us,
@@ -599,6 +630,7 @@ impl Channel {
             }
         }
         if admitted > 0 {
+            tracing::debug!(channel = %self.name, event = "AddTx", added = admitted, offered = results.len(), "transactions added to the mempool");
             self.wake.notify_all();
         }
         results

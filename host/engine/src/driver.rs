@@ -477,7 +477,8 @@ impl<'a> Driver<'a> {
             if let Some((at, round)) = *slot {
                 if at <= now {
                     *slot = None;
-                    debug!(channel = %self.ch.name, round, ?timer, "timer fired");
+                    info!(channel = %self.ch.name, event = "Timeout", round, cause = ?timer, "round timed out");
+                    self.ch.metrics.timer_fired(timer, round, self.lft.round());
                     let step = self.feed(Input::Timeout { timer, round });
                     self.process(step.outputs)?;
                 }
@@ -692,7 +693,8 @@ impl<'a> Driver<'a> {
         header.receipts_root = Block::compute_receipts_root(&receipts);
         let block = ch.key.sign_block(header, txs);
         let info = self.block_info(&block, &writes)?;
-        debug!(channel = %ch.name, height = req.height, round = req.round, txs = block.txs.len(), block = %info.hash, "proposing");
+        ch.metrics.proposal_seen(info.hash, req.height);
+        debug!(channel = %ch.name, event = "Propose", height = req.height, round = req.round, txs = block.txs.len(), block = %info.hash, "proposing");
         self.store_pending(&block)?;
         ch.broadcast(ConsensusMsg::Proposal(Box::new(block.clone())));
         self.pending.insert(info.hash, PendingBlock { block, receipts, writes, own_txs: true });
@@ -756,6 +758,7 @@ impl<'a> Driver<'a> {
                     self.process(step.outputs)
                 }
                 Err(e) => {
+                    self.count_rejected();
                     debug!(channel = %self.ch.name, error = %e, "dropping a QC");
                     Ok(())
                 }
@@ -768,6 +771,7 @@ impl<'a> Driver<'a> {
                     self.process(step.outputs)
                 }
                 Err(e) => {
+                    self.count_rejected();
                     debug!(channel = %self.ch.name, error = %e, "dropping a TC");
                     Ok(())
                 }
@@ -848,7 +852,7 @@ impl<'a> Driver<'a> {
         // Evidence of an older tip must not be served as this tip's.
         self.ch.store.meta_put(META_COMMIT_EVIDENCE, None)?;
         self.last_evidence = None;
-        info!(channel = %self.ch.name, from, to = root.height, offered = to, "synced committed blocks");
+        info!(channel = %self.ch.name, event = "BlockSync", from, to = root.height, height = root.height, offered = to, "synced committed blocks");
         self.restart_core_at(root)
     }
 
@@ -981,6 +985,13 @@ impl<'a> Driver<'a> {
         Ok(())
     }
 
+    /// Counts a consensus message that failed verification (`consensus_rejected`).
+    fn count_rejected(&self) {
+        if let Some(r) = self.ch.refusals() {
+            r.count(crate::Reason::ConsensusRejected);
+        }
+    }
+
     fn on_proposal(&mut self, block: Block) -> Result<(), Error> {
         let hash = block.hash();
         let round = block.header.round;
@@ -991,7 +1002,9 @@ impl<'a> Driver<'a> {
                 return Ok(());
             }
             Err(Refusal::Invalid(why)) => {
-                warn!(channel = %self.ch.name, block = %hash, round, height = block.header.height, why, "invalid proposal: voting NONE");
+                self.count_rejected();
+                warn!(channel = %self.ch.name, event = "InvalidatedBlock", block = %hash, round, height = block.header.height, why, "invalid proposal: voting NONE");
+                self.ch.metrics.round_failed(crate::metrics::RoundFailure::InvalidProposal, round);
                 let step = self.feed(Input::ProposalFailed { round });
                 return self.process(step.outputs);
             }
@@ -1014,6 +1027,7 @@ impl<'a> Driver<'a> {
                 return Ok(());
             }
         }
+        self.ch.metrics.proposal_seen(hash, block.header.height);
         let (receipts, writes, dropped) = self.execute(&block.header, &block.txs)?;
         if !self.unavailable.is_empty() {
             // Not a verdict on the block: this node cannot check it (SCORE code missing here and
@@ -1025,8 +1039,9 @@ impl<'a> Driver<'a> {
         }
         let info = self.block_info(&block, &writes)?;
         if !self.reproduces(&block.header, &receipts, &writes, &dropped)? {
-            error!(channel = %self.ch.name, height = block.header.height, block = %hash,
+            error!(channel = %self.ch.name, event = "InvalidatedBlock", height = block.header.height, round, block = %hash,
                 "re-execution gives a different state or receipts root: voting NONE");
+            self.ch.metrics.round_failed(crate::metrics::RoundFailure::InvalidProposal, round);
             let step = self.feed(Input::ProposalFailed { round });
             return self.process(step.outputs);
         }
@@ -1036,6 +1051,7 @@ impl<'a> Driver<'a> {
             debug!(channel = %self.ch.name, block = %hash, error = %e, "proposal refused by consensus");
         }
         if self.lft.block(&hash).is_some() {
+            debug!(channel = %self.ch.name, event = "ProposalAccepted", block = %hash, round, "proposal accepted");
             // Kept before this node votes for it (or for a child), so a restart finds it.
             if let Some(p) = self.pending.get_mut(&hash) {
                 // Its transactions leave this node's mempool while it is pending: otherwise the
@@ -1103,10 +1119,16 @@ impl<'a> Driver<'a> {
         lc_crypto::verify_block_signature(block).map_err(|e| Refusal::Ignore(format!("proposer signature: {e}")))?;
         // Certificates (verified) may move this node ahead even when the block is refused.
         if let Some(qc) = &h.qc {
-            self.check_qc(qc).map_err(|e| Refusal::Ignore(format!("carried QC: {e}")))?;
+            if let Err(e) = self.check_qc(qc) {
+                self.count_rejected();
+                return Err(Refusal::Ignore(format!("carried QC: {e}")));
+            }
         }
         if let Some(tc) = &h.tc {
-            self.check_tc(tc).map_err(|e| Refusal::Ignore(format!("carried TC: {e}")))?;
+            if let Err(e) = self.check_tc(tc) {
+                self.count_rejected();
+                return Err(Refusal::Ignore(format!("carried TC: {e}")));
+            }
         }
         let qc_info = self.qc_info_of(h);
         if h.qc.is_none() && h.prev_hash != self.genesis {
@@ -1200,6 +1222,7 @@ impl<'a> Driver<'a> {
         let sig = match checked {
             Ok(s) => s,
             Err(e) => {
+                self.count_rejected();
                 debug!(channel = %self.ch.name, voter, round = v.round, error = %e, "dropping a vote that does not verify");
                 return Ok(());
             }
@@ -1257,10 +1280,14 @@ impl<'a> Driver<'a> {
                     if round < self.lft.round() {
                         continue;
                     }
+                    self.ch.metrics.round_entered(self.lft.entry_tc().map(|t| t.round));
                     let mut s = self.ch.status.write();
                     s.round = round;
                     s.leader = self.es.me == Some(leader);
                     drop(s);
+                    info!(channel = %self.ch.name, event = "RoundStart", round, leader, is_leader = self.es.me == Some(leader),
+                        via = if self.lft.entry_tc().is_some() { "timeout" } else { "qc" },
+                        committed_height = self.ch.status.read().height, "round started");
                     self.want = None;
                     self.vote_timer = None;
                     self.yes_sigs.retain(|(r, _), _| *r + lc_lft::ROUND_WINDOW >= round);
@@ -1328,7 +1355,7 @@ impl<'a> Driver<'a> {
                 Output::Certified { qc, signers } => self.aggregate_qc(qc, &signers),
                 Output::TimeoutCertified { tc, signers } => self.aggregate_tc(tc, &signers),
                 Output::NewCandidate { qc } => {
-                    debug!(channel = %self.ch.name, height = qc.height, round = qc.round, block = %qc.block_hash, "candidate");
+                    info!(channel = %self.ch.name, event = "Candidate", height = qc.height, round = qc.round, block = %qc.block_hash, "candidate certified");
                 }
                 Output::Commit { blocks, evidence } => self.commit(blocks, evidence)?,
                 Output::EpochEnded { last } => {
@@ -1516,6 +1543,8 @@ impl<'a> Driver<'a> {
     }
 
     fn commit(&mut self, blocks: Vec<Hash>, evidence: QcInfo) -> Result<(), Error> {
+        debug!(channel = %self.ch.name, event = "Commit", blocks = blocks.len(), height = evidence.height, round = evidence.round,
+            qc_block = %evidence.block_hash, "commit rule fired");
         let top_height = blocks.last().and_then(|h| self.pending.get(h)).map(|p| p.block.header.height);
         let evidence_record = match (top_height, self.qcs.get(&evidence.block_hash)) {
             (Some(top), Some(qc)) => {
@@ -1550,7 +1579,9 @@ impl<'a> Driver<'a> {
                     meta.push((META_COMMIT_EVIDENCE.to_vec(), Some(encode(ev))));
                 }
             }
+            let timing = self.ch.metrics.commit_started(hash, &p.block, self.qcs.get(&hash));
             self.ch.store.commit_with(&BlockCommit { block: p.block, receipts: p.receipts, writes: p.writes }, meta)?;
+            self.ch.metrics.commit_finished(timing);
             {
                 let mut pool = self.ch.pool.lock();
                 let mut in_flight = self.ch.in_flight.write();
@@ -1565,8 +1596,10 @@ impl<'a> Driver<'a> {
             s.tip_timestamp_us = timestamp_us;
             s.total_tx += ntx as u64;
             drop(s);
+            info!(channel = %self.ch.name, event = "AddBlock", height, round = self.qcs.get(&hash).map(|q| q.round), block = %hash,
+                txs = ntx, "block committed");
             if ntx > 0 {
-                debug!(channel = %self.ch.name, height, txs = ntx, "committed");
+                debug!(channel = %self.ch.name, event = "TotalTx", height, txs = ntx, total_tx = self.ch.status.read().total_tx, "transactions committed");
             }
         }
         self.prune_abandoned()?;

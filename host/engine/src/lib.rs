@@ -31,6 +31,7 @@ mod epoch;
 mod exec;
 mod hub;
 mod mempool;
+pub mod metrics;
 pub mod refusal;
 pub mod replay;
 mod score;
@@ -48,6 +49,7 @@ pub use epoch::{
 pub use exec::{BlockContext, BuiltinExecutor, Executor, StateRead, TxOutcome, NO_SCORE_RUNTIME};
 pub use hub::InProcessHub;
 pub use mempool::Mempool;
+pub use metrics::{BlockSummary, ChannelMetrics, HistogramSnapshot, RoundFailure, ScoreStats};
 pub use refusal::{Reason, Refusals};
 pub use score::{
     ActiveScore, LibraryFetcher, QueryError, ScoreExecutor, ScoreRuntime, BAD_CHANNEL_CONFIG, NOT_ADMIN, NOT_SUPPORTED,

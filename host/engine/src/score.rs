@@ -68,6 +68,8 @@ pub struct ScoreRuntime {
     admins: Arc<Vec<PublicKey>>,
     last_load_error: Arc<parking_lot::Mutex<Option<String>>>,
     fetcher: Arc<parking_lot::RwLock<Option<Arc<dyn LibraryFetcher>>>>,
+    /// SCORE call counters (see [`crate::metrics::ScoreStats`]).
+    pub(crate) score_stats: Arc<crate::metrics::ScoreStats>,
 }
 
 /// Fetches SCORE code this node lacks from the channel's other members, by code hash (the
@@ -86,6 +88,7 @@ impl ScoreRuntime {
             admins: Arc::new(admins),
             last_load_error: Arc::default(),
             fetcher: Arc::default(),
+            score_stats: Arc::default(),
         }
     }
 
@@ -161,6 +164,7 @@ impl ScoreRuntime {
 
     /// Runs a read-only query against committed state.
     pub fn query(&self, store: &ChannelStore, score: &str, method: &str, params: &str) -> Result<String, QueryError> {
+        tracing::debug!(event = "Query", score, method, "SCORE query");
         let active = self.active(store, score)?.ok_or_else(|| QueryError::NotDeployed(score.to_owned()))?;
         let lib =
             self.registry.get(&active.code_hash).ok_or(QueryError::NotStaged(score.to_owned(), active.code_hash))?;
@@ -211,11 +215,15 @@ impl ScoreExecutor {
                 };
                 TxOutcome { receipt, writes }
             }
-            Err(e) => TxOutcome { receipt: Receipt::failure(tx_hash, SCORE_ERROR, e), writes: WriteSet::new() },
+            Err(e) => {
+                tracing::debug!(event = "ScoreInvoke", tx = %tx_hash, code = SCORE_ERROR, error = %e, "SCORE invocation failed");
+                TxOutcome { receipt: Receipt::failure(tx_hash, SCORE_ERROR, e), writes: WriteSet::new() }
+            }
         }
     }
 
     fn fail(tx_hash: Hash, code: u32, msg: String) -> TxOutcome {
+        tracing::debug!(event = "ScoreInvoke", tx = %tx_hash, code, error = %msg, "SCORE invocation failed");
         TxOutcome { receipt: Receipt::failure(tx_hash, code, msg), writes: WriteSet::new() }
     }
 
@@ -239,6 +247,7 @@ impl ScoreExecutor {
         if local && self.runtime.networked() {
             self.unavailable.push(tx_hash);
         }
+        self.runtime.score_stats.record(false);
         Self::fail(tx_hash, SCORE_UNAVAILABLE, error)
     }
 
@@ -282,6 +291,7 @@ impl ScoreExecutor {
             None => lib.on_install(&mut ctx, params),
             Some(p) => lib.on_update(&mut ctx, &p.version, params),
         };
+        self.runtime.score_stats.record(result.is_ok());
         let mut sys = WriteSet::new();
         let active = ActiveScore { code_hash: *code_hash, version: lib.version.clone(), since_height: height };
         sys.insert(sys_key(score), Some(encode(&active)));
@@ -312,6 +322,7 @@ impl Executor for ScoreExecutor {
                     Ok(lib) => {
                         let mut ctx = CallContext::new(&score, &read, env);
                         let r = lib.on_data(&mut ctx, json);
+                        self.runtime.score_stats.record(r.is_ok());
                         Self::outcome(tx_hash, ctx, r, WriteSet::new())
                     }
                     Err(e) => self.missing(tx_hash, e),
@@ -321,6 +332,7 @@ impl Executor for ScoreExecutor {
                 Ok(lib) => {
                     let mut ctx = CallContext::new(score, &read, env);
                     let r = lib.invoke(&mut ctx, method, params_json);
+                    self.runtime.score_stats.record(r.is_ok());
                     Self::outcome(tx_hash, ctx, r, WriteSet::new())
                 }
                 Err(e) => self.missing(tx_hash, e),

@@ -19,9 +19,13 @@
 //! by [`MAX_MESSAGE_BYTES`] (senders chunk their batches below it); replies a client accepts by
 //! [`MAX_LIBRARY_BYTES`] (a library can be large).
 //!
-//! Not yet authenticated: a request's `peer_id` is what the sender claims; the membership check
-//! only stops misconfigured peers. Mutual TLS binding certificates to peer ids comes with the
-//! security issue (#6).
+//! Authentication: with mutual TLS ([`serve_tls`], [`Links::with_tls`]; `GRPC_SSL_TYPE=mutual`)
+//! every connection needs a certificate of the channel CA that is not revoked, and every request's
+//! claimed `peer_id` must be the certificate's, a member of the addressed channel, with the
+//! member entry's identity and BLS keys; consensus messages only from validators; reads of a
+//! channel (status, blocks, libraries) only by its members. Without TLS (dev and demo mode) the
+//! claim is trusted and only the membership checks apply. Every refusal is counted by reason in
+//! the shared [`lc_engine::Refusals`].
 #![warn(missing_docs)]
 
 mod fetch;
@@ -38,9 +42,9 @@ pub mod proto {
 }
 
 pub use fetch::{fetch_library, PeerFetcher, FETCH_RETRY_AFTER, FETCH_TIMEOUT};
-pub use links::{Link, LinkStats, Links};
+pub use links::{endpoint, Link, LinkStats, Links};
 pub use net::ChannelNet;
-pub use server::{serve, LibrarySource, PeerServer, Registry};
+pub use server::{serve, serve_tls, LibrarySource, PeerServer, Registry};
 
 /// Largest gRPC message a node accepts (a full proposal is at most MAX_BLOCK_KBYTES plus headers).
 pub const MAX_MESSAGE_BYTES: usize = 16 << 20;

@@ -112,11 +112,11 @@ const MAX_CONSENSUS_BATCH_BYTES: usize = MAX_MESSAGE_BYTES / 2;
 fn mark(stats: &LinkStats, target: &str, ok: bool, err: Option<&tonic::Status>) {
     let was = stats.connected.swap(ok, Ordering::Relaxed);
     if ok && !was {
-        info!(peer = target, "connected to peer");
+        info!(event = "ConnectedPeer", peer = target, "connected to peer");
     } else if !ok {
         stats.failures.fetch_add(1, Ordering::Relaxed);
         if was {
-            warn!(peer = target, error = %err.map(|e| e.message().to_owned()).unwrap_or_default(), "peer unreachable; retrying with backoff");
+            warn!(event = "DisconnectedPeer", peer = target, error = %err.map(|e| e.message().to_owned()).unwrap_or_default(), "peer unreachable; retrying with backoff");
         }
     }
 }
@@ -126,13 +126,44 @@ fn mark(stats: &LinkStats, target: &str, ok: bool, err: Option<&tonic::Status>) 
 pub struct Links {
     me: Arc<str>,
     rt: Handle,
+    tls: Option<lc_tls::TlsMaterial>,
     links: Mutex<BTreeMap<String, Arc<Link>>>,
+}
+
+/// A gRPC endpoint for `target` ("host:port"): plain HTTP/2, or mutual TLS with this node's
+/// certificate when `tls` is given (the server's certificate must chain to the channel CA and
+/// name the target's host).
+pub fn endpoint(target: &str, tls: Option<&lc_tls::TlsMaterial>) -> Result<Endpoint, String> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{target}"))
+        .map_err(|e| format!("bad peer target {target:?}: {e}"))?
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(10))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_while_idle(true);
+    if let Some(t) = tls {
+        endpoint = endpoint
+            .tls_config(t.client_config(lc_tls::target_host(target)))
+            .map_err(|e| format!("TLS for peer target {target:?}: {e}"))?;
+    }
+    Ok(endpoint)
 }
 
 impl Links {
     /// No links yet; `me` is this node's peer id (sent with every request); tasks run on `rt`.
     pub fn new(me: &str, rt: Handle) -> Arc<Self> {
-        Arc::new(Self { me: Arc::from(me), rt, links: Mutex::new(BTreeMap::new()) })
+        Self::with_tls(me, rt, None)
+    }
+
+    /// Like [`Links::new`]; every link uses mutual TLS with `tls` when given.
+    pub fn with_tls(me: &str, rt: Handle, tls: Option<lc_tls::TlsMaterial>) -> Arc<Self> {
+        Arc::new(Self { me: Arc::from(me), rt, tls, links: Mutex::new(BTreeMap::new()) })
+    }
+
+    /// The TLS material links use (none: plain gRPC).
+    pub fn tls(&self) -> Option<&lc_tls::TlsMaterial> {
+        self.tls.as_ref()
     }
 
     /// This node's peer id.
@@ -146,13 +177,7 @@ impl Links {
         if let Some(l) = links.get(target) {
             return Ok(Arc::clone(l));
         }
-        let endpoint = Endpoint::from_shared(format!("http://{target}"))
-            .map_err(|e| format!("bad peer target {target:?}: {e}"))?
-            .connect_timeout(Duration::from_secs(1))
-            .timeout(Duration::from_secs(10))
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_while_idle(true);
+        let endpoint = endpoint(target, self.tls.as_ref())?;
         let channel = {
             let _enter = self.rt.enter();
             endpoint.connect_lazy()

@@ -10,25 +10,30 @@ use lc_engine::Channel;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tonic::transport::{Channel as GrpcChannel, Endpoint};
+use lc_tls::TlsMaterial;
+use tonic::transport::Channel as GrpcChannel;
 use tracing::{debug, info, warn};
 
 /// How often a peer reports to the radio station.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(2);
 
-async fn connect(rs_target: &str) -> Result<RadioStationClient<GrpcChannel>, String> {
-    let endpoint = Endpoint::from_shared(format!("http://{rs_target}"))
-        .map_err(|e| format!("bad radio station target {rs_target:?}: {e}"))?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(10));
+async fn connect(rs_target: &str, tls: Option<&TlsMaterial>) -> Result<RadioStationClient<GrpcChannel>, String> {
+    let endpoint = crate::links::endpoint(rs_target, tls)
+        .map_err(|e| format!("radio station: {e}"))?
+        .connect_timeout(Duration::from_secs(2));
     let channel = endpoint.connect().await.map_err(|e| format!("radio station {rs_target} unreachable: {e}"))?;
     Ok(RadioStationClient::new(channel).max_decoding_message_size(crate::MAX_MESSAGE_BYTES))
 }
 
 /// Asks the radio station which channels this peer may run: a JSON object, channel name → its
 /// entry of `channel_manage_data.json`.
-pub async fn channel_infos(rs_target: &str, peer_id: &str, peer_target: &str) -> Result<String, String> {
-    let mut client = connect(rs_target).await?;
+pub async fn channel_infos(
+    rs_target: &str,
+    peer_id: &str,
+    peer_target: &str,
+    tls: Option<&TlsMaterial>,
+) -> Result<String, String> {
+    let mut client = connect(rs_target, tls).await?;
     let reply = client
         .get_channel_infos(GetChannelInfosRequest {
             peer_id: peer_id.to_owned(),
@@ -55,15 +60,21 @@ pub struct Registered {
 
 /// Registers this peer for each channel, then heartbeats and follows membership events until
 /// the process ends. Reconnects with backoff when the radio station is away.
-pub async fn keep_registered(rs_target: String, peer_id: String, peer_target: String, channels: Vec<Registered>) {
+pub async fn keep_registered(
+    rs_target: String,
+    peer_id: String,
+    peer_target: String,
+    channels: Vec<Registered>,
+    tls: Option<TlsMaterial>,
+) {
     let mut backoff = Duration::from_millis(500);
     let mut announced_down = false;
     loop {
-        match session(&rs_target, &peer_id, &peer_target, &channels).await {
+        match session(&rs_target, &peer_id, &peer_target, &channels, tls.as_ref()).await {
             Ok(()) => {}
             Err(e) => {
                 if !announced_down {
-                    warn!(radio_station = %rs_target, error = %e, "radio station unavailable; channels keep running with known members");
+                    warn!(event = "DisconnectedPeer", radio_station = %rs_target, error = %e, "radio station unavailable; channels keep running with known members");
                     announced_down = true;
                 }
                 tokio::time::sleep(backoff).await;
@@ -79,8 +90,14 @@ pub async fn keep_registered(rs_target: String, peer_id: String, peer_target: St
     }
 }
 
-async fn session(rs_target: &str, peer_id: &str, peer_target: &str, channels: &[Registered]) -> Result<(), String> {
-    let mut client = connect(rs_target).await?;
+async fn session(
+    rs_target: &str,
+    peer_id: &str,
+    peer_target: &str,
+    channels: &[Registered],
+    tls: Option<&TlsMaterial>,
+) -> Result<(), String> {
+    let mut client = connect(rs_target, tls).await?;
     let mut streams = Vec::new();
     for r in channels {
         let name = r.channel.name().to_owned();
@@ -125,13 +142,13 @@ async fn session(rs_target: &str, peer_id: &str, peer_target: &str, channels: &[
                         let kind = peer_event::Kind::try_from(ev.kind).unwrap_or(peer_event::Kind::Join);
                         match kind {
                             peer_event::Kind::Join => {
-                                info!(channel = %r.channel.name(), peer_id = %p.peer_id, target = %p.peer_target, "peer joined");
+                                info!(channel = %r.channel.name(), event = "ConnectedPeer", peer_id = %p.peer_id, target = %p.peer_target, source = "radio_station", "peer joined");
                                 if r.net.is_member(&p.peer_id) && !p.peer_target.is_empty() {
                                     let _ = r.net.set_target(&p.peer_id, &p.peer_target);
                                 }
                             }
                             peer_event::Kind::Leave => {
-                                info!(channel = %r.channel.name(), peer_id = %p.peer_id, "peer left")
+                                info!(channel = %r.channel.name(), event = "DisconnectedPeer", peer_id = %p.peer_id, source = "radio_station", "peer left")
                             }
                         }
                     }

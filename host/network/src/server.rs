@@ -6,16 +6,17 @@ use crate::proto::{
     TxBatch,
 };
 use crate::{code, MAX_CONSENSUS_BATCH, MAX_LIBRARY_BYTES, MAX_MESSAGE_BYTES, MAX_TX_BATCH};
-use lc_engine::Channel;
+use lc_engine::{Channel, Reason, Refusals};
+use lc_tls::CertIdentity;
+use lc_types::{Member, Role};
 use lc_plugin_host::{ConsensusRegistry, ScoreRegistry};
 use lc_types::{decode, ConsensusMsg, Hash, Transaction};
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
-use tracing::debug;
+use tracing::{debug, info};
 
 /// Where `GetLibrary` finds libraries: this node's content-addressed plugin stores.
 #[derive(Debug, Clone)]
@@ -43,29 +44,51 @@ impl LibrarySource {
 /// A served channel and its members.
 type Served = (Arc<Channel>, Arc<ChannelNet>);
 
-/// The channels this node serves, by name.
-#[derive(Debug)]
+/// Per-peer request rate limiter (`RATE_LIMIT_PER_PEER`).
+type PeerLimiter = governor::DefaultKeyedRateLimiter<String>;
+
+/// The channels this node serves, by name, and who may ask for them.
 pub struct Registry {
     me: String,
     channels: RwLock<BTreeMap<String, Served>>,
     libraries: Option<LibrarySource>,
-    /// Requests refused because the claimed sender is not a member of the channel (the claim is
-    /// not authenticated yet: see the crate docs).
-    pub refused_non_member: AtomicU64,
-    /// Undecodable messages received.
-    pub malformed: AtomicU64,
+    /// With mutual TLS, every request is checked against the client's certificate.
+    tls: bool,
+    limiter: Option<PeerLimiter>,
+    /// Refusals by reason (shared with the REST API and channel admission).
+    pub refusals: Arc<Refusals>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("me", &self.me).field("tls", &self.tls).finish_non_exhaustive()
+    }
+}
+
+/// Who sent a request, as far as the transport can tell.
+struct Caller {
+    /// The identity in the client certificate (mutual TLS only).
+    cert: Option<CertIdentity>,
 }
 
 impl Registry {
-    /// An empty registry for the node `me` (peer id).
+    /// An empty registry for the node `me` (peer id), plain gRPC, no rate limit.
     pub fn new(me: &str, libraries: Option<LibrarySource>) -> Arc<Self> {
-        Arc::new(Self {
-            me: me.to_owned(),
-            channels: RwLock::new(BTreeMap::new()),
-            libraries,
-            refused_non_member: AtomicU64::new(0),
-            malformed: AtomicU64::new(0),
-        })
+        Self::with_security(me, libraries, false, 0, Arc::new(Refusals::default()))
+    }
+
+    /// An empty registry: with `tls`, requests are authenticated by the client certificate
+    /// (served by [`serve_tls`]); `rate_per_peer` > 0 limits each peer's requests per second.
+    pub fn with_security(
+        me: &str,
+        libraries: Option<LibrarySource>,
+        tls: bool,
+        rate_per_peer: u32,
+        refusals: Arc<Refusals>,
+    ) -> Arc<Self> {
+        let limiter = std::num::NonZeroU32::new(rate_per_peer)
+            .map(|n| governor::RateLimiter::keyed(governor::Quota::per_second(n)));
+        Arc::new(Self { me: me.to_owned(), channels: RwLock::new(BTreeMap::new()), libraries, tls, limiter, refusals })
     }
 
     /// Serves `channel` (its members come from `net`).
@@ -73,16 +96,136 @@ impl Registry {
         self.channels.write().insert(channel.name().to_owned(), (channel, net));
     }
 
-    fn member_channel(&self, name: &str, peer_id: &str) -> Result<Arc<Channel>, Status> {
+    fn refuse(&self, reason: Reason, status: Status) -> Status {
+        self.refusals.count(reason);
+        info!(event = "Refused", reason = reason.as_str(), message = %status.message(), "gRPC request refused");
+        status
+    }
+
+    /// Reads the client certificate (mutual TLS), or nothing (plain gRPC).
+    fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
+        if !self.tls {
+            return Ok(Caller { cert: None });
+        }
+        let Some(certs) = req.peer_certs() else {
+            return Err(self.refuse(Reason::TlsHandshake, Status::unauthenticated("no client certificate")));
+        };
+        let Some(leaf) = certs.first() else {
+            return Err(self.refuse(Reason::TlsHandshake, Status::unauthenticated("no client certificate")));
+        };
+        match CertIdentity::from_der(leaf) {
+            Ok(id) => Ok(Caller { cert: Some(id) }),
+            Err(e) => Err(self.refuse(Reason::Malformed, Status::unauthenticated(format!("client certificate: {e}")))),
+        }
+    }
+
+    fn rate_limit(&self, key: &str) -> Result<(), Status> {
+        if let Some(l) = &self.limiter {
+            if l.check_key(&key.to_owned()).is_err() {
+                return Err(self.refuse(
+                    Reason::PeerRateLimited,
+                    Status::resource_exhausted(format!("peer {key:?} exceeds RATE_LIMIT_PER_PEER; retry later")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The channel `name`, when the caller (claiming `peer_id`) may use it: the channel runs
+    /// here, the claim matches the certificate (mutual TLS), the peer is a member, and its
+    /// certificate's keys are the member entry's.
+    fn member_channel(&self, caller: &Caller, name: &str, peer_id: &str) -> Result<(Arc<Channel>, Member), Status> {
+        if let Some(cert) = &caller.cert {
+            if cert.peer_id.as_deref() != Some(peer_id) {
+                return Err(self.refuse(
+                    Reason::CertPeerMismatch,
+                    Status::permission_denied(format!(
+                        "claimed peer id {peer_id:?} is not the certificate's ({})",
+                        cert.peer_id.as_deref().unwrap_or("none")
+                    )),
+                ));
+            }
+        }
+        self.rate_limit(peer_id)?;
+        let ch = {
+            let channels = self.channels.read();
+            let Some((ch, net)) = channels.get(name) else {
+                return Err(self.refuse(
+                    Reason::UnknownChannel,
+                    Status::not_found(format!("this node does not run channel {name:?}")),
+                ));
+            };
+            if !net.is_member(peer_id) {
+                return Err(self.refuse(
+                    Reason::NonMember,
+                    Status::permission_denied(format!("peer {peer_id:?} is not a member of channel {name:?}")),
+                ));
+            }
+            Arc::clone(ch)
+        };
+        let es = ch.epoch_state();
+        let Some(member) = es.config.members.iter().find(|m| m.peer_id.to_string() == peer_id).cloned() else {
+            return Err(self.refuse(
+                Reason::NonMember,
+                Status::permission_denied(format!("peer {peer_id:?} is not a member of channel {name:?} in this epoch")),
+            ));
+        };
+        if let Some(cert) = &caller.cert {
+            let identity_ok = cert.identity_key.as_deref() == Some(member.identity_key.to_string().as_str());
+            let bls_ok = match &member.bls_key {
+                Some(k) => cert.bls_key.as_deref() == Some(k.to_string().as_str()),
+                None => true,
+            };
+            if !identity_ok || !bls_ok {
+                return Err(self.refuse(
+                    Reason::CertKeyMismatch,
+                    Status::permission_denied(format!(
+                        "the certificate's {} key differs from the member entry of {peer_id} in channel {name:?}",
+                        if identity_ok { "BLS" } else { "identity" }
+                    )),
+                ));
+            }
+        }
+        Ok((ch, member))
+    }
+
+    /// Whether the certificate's peer is a member of `name` (or the radio station, which reads
+    /// status). Plain gRPC (dev mode) lets every reader through.
+    fn may_read(&self, caller: &Caller, name: &str) -> Result<Arc<Channel>, Status> {
         let channels = self.channels.read();
         let Some((ch, net)) = channels.get(name) else {
-            return Err(Status::not_found(format!("this node does not run channel {name:?}")));
+            return Err(self.refuse(
+                Reason::UnknownChannel,
+                Status::not_found(format!("this node does not run channel {name:?}")),
+            ));
         };
-        if !net.is_member(peer_id) {
-            self.refused_non_member.fetch_add(1, Ordering::Relaxed);
-            return Err(Status::permission_denied(format!("peer {peer_id:?} is not a member of channel {name:?}")));
+        if let Some(cert) = &caller.cert {
+            let member = cert.peer_id.as_deref().is_some_and(|id| id == self.me || net.is_member(id));
+            if !member && !cert.has_role(lc_tls::ROLE_RADIO_STATION) {
+                return Err(self.refuse(
+                    Reason::NonMember,
+                    Status::permission_denied(format!(
+                        "{} is not a member of channel {name:?}",
+                        cert.peer_id.as_deref().unwrap_or(&cert.common_name)
+                    )),
+                ));
+            }
         }
         Ok(Arc::clone(ch))
+    }
+
+    /// Whether the certificate's peer is a member of any channel served here.
+    fn may_fetch_libraries(&self, caller: &Caller) -> Result<(), Status> {
+        let Some(cert) = &caller.cert else { return Ok(()) };
+        let id = cert.peer_id.as_deref().unwrap_or_default();
+        if self.channels.read().values().any(|(_, net)| net.is_member(id)) {
+            Ok(())
+        } else {
+            Err(self.refuse(
+                Reason::NonMember,
+                Status::permission_denied(format!("{id:?} is a member of no channel this node runs")),
+            ))
+        }
     }
 
     fn channel(&self, name: &str) -> Result<Arc<Channel>, Status> {
@@ -118,13 +261,26 @@ fn ack(accepted: usize, bad: usize, what: &str) -> Response<Ack> {
 #[tonic::async_trait]
 impl PeerService for PeerServer {
     async fn consensus(&self, req: Request<ConsensusBatch>) -> Result<Response<Ack>, Status> {
+        let caller = self.reg.caller(&req)?;
         let b = req.into_inner();
-        let ch = self.reg.member_channel(&b.channel, &b.peer_id)?;
+        let (ch, member) = self.reg.member_channel(&caller, &b.channel, &b.peer_id)?;
+        if member.role != Role::Validator {
+            return Err(self.reg.refuse(
+                Reason::NotValidator,
+                Status::permission_denied(format!(
+                    "{} is not a validator of channel {:?}: it may not propose or vote",
+                    b.peer_id, b.channel
+                )),
+            ));
+        }
         if b.messages.len() > MAX_CONSENSUS_BATCH {
-            return Err(Status::invalid_argument(format!(
-                "{} messages in one batch, limit {MAX_CONSENSUS_BATCH}",
-                b.messages.len()
-            )));
+            return Err(self.reg.refuse(
+                Reason::Oversize,
+                Status::invalid_argument(format!(
+                    "{} messages in one batch, limit {MAX_CONSENSUS_BATCH}",
+                    b.messages.len()
+                )),
+            ));
         }
         let (mut accepted, mut bad) = (0, 0);
         for m in &b.messages {
@@ -140,18 +296,19 @@ impl PeerService for PeerServer {
                 }
             }
         }
-        self.reg.malformed.fetch_add(bad as u64, Ordering::Relaxed);
+        self.reg.refusals.add(Reason::Malformed, bad as u64);
         Ok(ack(accepted, bad, "consensus messages"))
     }
 
     async fn add_tx_list(&self, req: Request<TxBatch>) -> Result<Response<Ack>, Status> {
+        let caller = self.reg.caller(&req)?;
         let b = req.into_inner();
-        let ch = self.reg.member_channel(&b.channel, &b.peer_id)?;
+        let (ch, _) = self.reg.member_channel(&caller, &b.channel, &b.peer_id)?;
         if b.txs.len() > MAX_TX_BATCH {
-            return Err(Status::invalid_argument(format!(
-                "{} transactions in one batch, limit {MAX_TX_BATCH}",
-                b.txs.len()
-            )));
+            return Err(self.reg.refuse(
+                Reason::Oversize,
+                Status::invalid_argument(format!("{} transactions in one batch, limit {MAX_TX_BATCH}", b.txs.len())),
+            ));
         }
         let mut bad = 0;
         let mut txs = Vec::with_capacity(b.txs.len());
@@ -161,7 +318,7 @@ impl PeerService for PeerServer {
                 Err(_) => bad += 1,
             }
         }
-        self.reg.malformed.fetch_add(bad as u64, Ordering::Relaxed);
+        self.reg.refusals.add(Reason::Malformed, bad as u64);
         let results = tokio::task::spawn_blocking(move || ch.submit_relayed(txs))
             .await
             .map_err(|e| Status::internal(format!("admission task failed: {e}")))?;
@@ -170,8 +327,9 @@ impl PeerService for PeerServer {
     }
 
     async fn block_sync(&self, req: Request<BlockSyncRequest>) -> Result<Response<BlockSyncReply>, Status> {
+        let caller = self.reg.caller(&req)?;
         let r = req.into_inner();
-        let ch = self.reg.member_channel(&r.channel, &r.peer_id)?;
+        let (ch, _) = self.reg.member_channel(&caller, &r.channel, &r.peer_id)?;
         let max = r.max_blocks as usize;
         let from = r.from_height;
         let (batch, height) = tokio::task::spawn_blocking(move || (ch.sync_batch(from, max), ch.status().height))
@@ -218,8 +376,9 @@ impl PeerService for PeerServer {
     }
 
     async fn get_status(&self, req: Request<StatusRequest>) -> Result<Response<StatusReply>, Status> {
+        let caller = self.reg.caller(&req)?;
         let r = req.into_inner();
-        let ch = self.reg.channel(&r.channel)?;
+        let ch = self.reg.may_read(&caller, &r.channel)?;
         let s = ch.status();
         let status = serde_json::json!({
             "status": if s.halted.is_some() { "Service is offline: halted".to_owned() } else { format!("Service is online: {}", u8::from(s.leader)) },
@@ -245,11 +404,15 @@ impl PeerService for PeerServer {
     }
 
     async fn get_library(&self, req: Request<LibraryRequest>) -> Result<Response<LibraryReply>, Status> {
+        let caller = self.reg.caller(&req)?;
+        self.reg.may_fetch_libraries(&caller)?;
         let r = req.into_inner();
-        let hash: [u8; 32] =
-            r.code_hash.as_slice().try_into().map_err(|_| {
-                Status::invalid_argument(format!("code_hash must be 32 bytes, got {}", r.code_hash.len()))
-            })?;
+        let hash: [u8; 32] = r.code_hash.as_slice().try_into().map_err(|_| {
+            self.reg.refuse(
+                Reason::Malformed,
+                Status::invalid_argument(format!("code_hash must be 32 bytes, got {}", r.code_hash.len())),
+            )
+        })?;
         let Some(libs) = self.reg.libraries.clone() else {
             return Err(Status::unavailable("this node serves no libraries"));
         };
@@ -284,6 +447,39 @@ pub async fn serve(
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_LIBRARY_BYTES);
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(64)
+        .add_service(svc)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+}
+
+/// Serves `PeerService` over mutual TLS on `listener` until `shutdown` resolves: a client without
+/// a certificate of the channel CA, or with a revoked one, fails the handshake (counted as
+/// `tls_handshake` and logged); every request is then checked against the certificate.
+pub async fn serve_tls(
+    reg: Arc<Registry>,
+    listener: tokio::net::TcpListener,
+    tls: &lc_tls::TlsMaterial,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let config = match tls.server_config() {
+        Ok(c) => c,
+        Err(e) => {
+            // Checked when the node loaded its files; a failure here is a bug.
+            tracing::error!(error = %e, "TLS configuration failed");
+            return Ok(());
+        }
+    };
+    let refusals = Arc::clone(&reg.refusals);
+    let on_refused: lc_tls::OnRefused = Arc::new(move |addr, reason| {
+        refusals.count(Reason::TlsHandshake);
+        tracing::warn!(remote = %addr, %reason, "refused a gRPC connection: TLS handshake failed");
+    });
+    let incoming = lc_tls::incoming(listener, config, on_refused);
+    let svc = PeerServiceServer::new(PeerServer::new(reg))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_LIBRARY_BYTES);
     tonic::transport::Server::builder()
         .concurrency_limit_per_connection(64)
         .add_service(svc)

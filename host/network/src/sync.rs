@@ -57,7 +57,7 @@ pub async fn run(channel: Arc<Channel>, net: Arc<ChannelNet>, me: String, stoppe
             if !(behind >= 2 || (behind == 1 && stalled)) {
                 break;
             }
-            info!(channel = %channel.name(), mine = channel.status().height, peer = %id, theirs = height, "behind: syncing blocks");
+            info!(channel = %channel.name(), event = "BlockSyncStart", mine = channel.status().height, peer = %id, theirs = height, "behind: syncing blocks");
             let before = channel.status().height;
             catch_up(&channel, &link, &me, height).await;
             if channel.status().height > before {

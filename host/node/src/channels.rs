@@ -4,7 +4,8 @@
 //! is accepted as is and extended (DESIGN §5a): per peer optional `peer_id`, `identity_key`,
 //! `bls_key`, `bls_pop`, `weight` (default 1), `group`, `role` (`validator` | `auditor`); per
 //! channel optional `admins` (ed25519 public keys, hex), `consensus {plugin, code_hash, params}`,
-//! `score_params`, `genesis_timestamp_us`.
+//! `score_params`, `genesis_timestamp_us`, `tx_allowed_signers` (addresses that may submit
+//! transactions: an admission policy; absent means anyone).
 //!
 //! A peer listed without keys gets **development keys derived from its peer target** (anyone can
 //! derive them: for local networks and demos only; the node says so at start). Without `admins`,
@@ -31,6 +32,9 @@ pub(crate) struct ChannelEntry {
     pub(crate) score_params: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) genesis_timestamp_us: Option<u64>,
+    /// Client transaction allow-list (addresses); absent: any signer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tx_allowed_signers: Option<Vec<Address>>,
 }
 
 /// A listed peer.
@@ -100,6 +104,8 @@ pub(crate) struct ChannelSpec {
     pub(crate) def: ChannelDefinition,
     /// Every member's peer id and gRPC target.
     pub(crate) targets: Vec<(String, String)>,
+    /// Who may submit transactions (`tx_allowed_signers`); `None`: anyone.
+    pub(crate) tx_allowed_signers: Option<std::collections::BTreeSet<Address>>,
 }
 
 /// What the channel data says about this node.
@@ -237,7 +243,8 @@ fn definition(name: &str, entry: &ChannelEntry, default_score: &str, dev_score_p
         genesis_timestamp_us: entry.genesis_timestamp_us.unwrap_or(0),
     };
     def.validate()?;
-    Ok(ChannelSpec { def, targets })
+    let tx_allowed_signers = entry.tx_allowed_signers.as_ref().map(|v| v.iter().copied().collect());
+    Ok(ChannelSpec { def, targets, tx_allowed_signers })
 }
 
 #[cfg(test)]

@@ -36,6 +36,10 @@ pub(crate) struct DemoArgs {
     /// Start from an empty data directory (removes the demo's previous chains).
     #[arg(long)]
     fresh: bool,
+    /// Secure mode: a channel CA under the data directory, mutual TLS on every gRPC link, real
+    /// keys for every node, and a fifth node as auditor (gRPC 7500, REST 9400).
+    #[arg(long)]
+    secure: bool,
 }
 
 /// How to start a local network.
@@ -52,6 +56,10 @@ pub(crate) struct NetworkOptions {
     /// Children's logs go to files under `data_dir/logs` (always; `quiet` only silences the
     /// start-up lines printed here).
     pub(crate) quiet: bool,
+    /// Mutual TLS with a channel CA under `data_dir/ca`, and real keys for every node.
+    pub(crate) secure: bool,
+    /// Auditor nodes (members of every channel that never vote), after the peers' ports.
+    pub(crate) auditors: usize,
 }
 
 /// A running local network.
@@ -84,11 +92,15 @@ pub(crate) fn free_base_port(peers: usize) -> Result<u16> {
     bail!("no free port range found for {peers} peers")
 }
 
-/// The channel file of a network: every peer is a validator of both channels.
-fn channel_file(ports: &[u16]) -> Value {
+/// The channel file of a network: every peer is a member of both channels (with its keys and
+/// role when `members` gives them; else development keys derived from the target).
+fn channel_file(ports: &[u16], members: Option<&[Value]>) -> Value {
     let mut data = serde_json::Map::new();
     for (name, score, consensus) in CHANNELS {
-        let peers: Vec<Value> = ports.iter().map(|p| json!({"peer_target": format!("127.0.0.1:{p}")})).collect();
+        let peers: Vec<Value> = match members {
+            Some(m) => m.to_vec(),
+            None => ports.iter().map(|p| json!({"peer_target": format!("127.0.0.1:{p}")})).collect(),
+        };
         data.insert(
             name.to_owned(),
             json!({"score_package": score, "consensus": {"plugin": consensus, "params": {}}, "peers": peers}),
@@ -109,11 +121,13 @@ impl Network {
         let dir = &opts.data_dir;
         let log_dir = dir.join("logs");
         std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
-        let ports: Vec<u16> = (0..opts.peers as u16).map(|i| opts.base_port + 100 * i).collect();
+        let ports: Vec<u16> =
+            (0..(opts.peers + opts.auditors) as u16).map(|i| opts.base_port + 100 * i).collect();
         let channel_path = dir.join("channel_manage_data.json");
-        write_json(&channel_path, &channel_file(&ports))?;
+        let secure = if opts.secure { Some(secure_setup(dir, &ports, opts.peers)?) } else { None };
+        write_json(&channel_path, &channel_file(&ports, secure.as_ref().map(|s| s.members.as_slice())))?;
         let rs_port = opts.base_port + 2;
-        let peer_config = json!({
+        let mut peer_config = json!({
             "DEFAULT_STORAGE_PATH": dir.join("nodes"),
             "LOOPCHAIN_DEFAULT_CHANNEL": "loopchain_default",
             "TIMEOUT_PROPOSE_MS": 500,
@@ -123,6 +137,11 @@ impl Network {
             "ALLOW_UNSIGNED_DATA_TX": true,
             "TPS_LIMIT_PER_SEC": 0,
         });
+        if let Some(sec) = &secure {
+            for (k, v) in sec.common_config() {
+                peer_config[k] = v;
+            }
+        }
         write_json(&dir.join("peer_config.json"), &peer_config)?;
         let mut children = Vec::new();
         let spawn = |args: &[String], log: &str| -> Result<Child> {
@@ -140,12 +159,19 @@ impl Network {
                 .with_context(|| format!("starting {}", exe.display()))
         };
         if opts.radio_station {
-            let rs_config = json!({
+            let mut rs_config = json!({
                 "PORT_RADIOSTATION": rs_port,
                 "CHANNEL_MANAGE_DATA_PATH": channel_path,
                 "ENABLE_CHANNEL_AUTH": true,
                 "LOOPCHAIN_DEFAULT_CHANNEL": "loopchain_default",
             });
+            if let Some(sec) = &secure {
+                for (k, v) in sec.common_config() {
+                    rs_config[k] = v;
+                }
+                rs_config["GRPC_SSL_CERT"] = json!(sec.ca_dir.join("radiostation").join("node.pem"));
+                rs_config["GRPC_SSL_KEY"] = json!(sec.ca_dir.join("radiostation").join("node.key"));
+            }
             let rs_path = dir.join("rs_config.json");
             write_json(&rs_path, &rs_config)?;
             let args: Vec<String> = vec![
@@ -168,6 +194,13 @@ impl Network {
                 "-p".into(),
                 p.to_string(),
             ];
+            if secure.is_some() {
+                let tls = dir.join("nodes").join(p.to_string()).join("tls");
+                args.push("--set".into());
+                args.push(format!("GRPC_SSL_CERT={}", tls.join("node.pem").display()));
+                args.push("--set".into());
+                args.push(format!("GRPC_SSL_KEY={}", tls.join("node.key").display()));
+            }
             if opts.radio_station {
                 args.push("-r".into());
                 args.push(format!("127.0.0.1:{rs_port}"));
@@ -186,7 +219,76 @@ impl Network {
         Ok(Network { rest_urls, pids, children, ports, log_dir })
     }
 
-    /// Waits until every peer's REST answers for every channel.
+    /// What secure mode wrote: the CA and every node's member entry.
+struct Secure {
+    ca_dir: PathBuf,
+    members: Vec<Value>,
+}
+
+impl Secure {
+    /// Configuration keys every process shares.
+    fn common_config(&self) -> Vec<(&'static str, Value)> {
+        vec![
+            ("GRPC_SSL_TYPE", json!("mutual")),
+            ("GRPC_SSL_CA_CERT", json!(self.ca_dir.join(lc_tls::files::CA_CERT))),
+            ("GRPC_SSL_CRL", json!(self.ca_dir.join(lc_tls::files::CRL))),
+        ]
+    }
+}
+
+/// Secure mode's files: a channel CA (`dir/ca`, created once), every node's keys (generated at
+/// first start where `peer -p PORT` finds them) and certificate, the radio station's
+/// certificate; the first `validators` ports are validators, the rest auditors.
+fn secure_setup(dir: &Path, ports: &[u16], validators: usize) -> Result<Secure> {
+    let ca_dir = dir.join("ca");
+    let ca = if ca_dir.join(lc_tls::files::CA_KEY).exists() {
+        lc_tls::Ca::load(&ca_dir)?
+    } else {
+        let ca = lc_tls::Ca::create("loopchain demo", 3650)?;
+        ca.save(&ca_dir)?;
+        let crl = ca.crl(&[], 1, 30)?;
+        lc_tls::write_file(&ca_dir.join(lc_tls::files::CRL), crl.as_bytes(), false)?;
+        ca
+    };
+    let hosts = ["127.0.0.1".to_owned(), "localhost".to_owned()];
+    let issue = |subject: &lc_tls::Subject, out: &Path| -> Result<()> {
+        if out.join("node.pem").exists() && out.join("node.key").exists() {
+            return Ok(());
+        }
+        let issued = ca.issue(subject, &hosts, 365)?;
+        lc_tls::write_file(&out.join("node.pem"), issued.cert_pem.as_bytes(), false)?;
+        lc_tls::write_file(&out.join("node.key"), issued.key_pem.as_bytes(), true)?;
+        Ok(())
+    };
+    let rs_subject = lc_tls::Subject {
+        common_name: "loopchain radiostation".into(),
+        roles: vec![lc_tls::ROLE_RADIO_STATION.into()],
+        ..Default::default()
+    };
+    issue(&rs_subject, &ca_dir.join("radiostation"))?;
+    let mut members = Vec::new();
+    for (i, p) in ports.iter().enumerate() {
+        let node_dir = dir.join("nodes").join(p.to_string());
+        let (identity, _) = crate::keys::load_or_generate(&node_dir.join("keys").join("identity.key"))?;
+        let (bls, _) = crate::keys::load_or_generate_bls(&node_dir.join("keys").join("bls.key"))?;
+        issue(&crate::ca::node_subject(&identity, Some(&bls)), &node_dir.join("tls"))?;
+        let role = if i < validators { "validator" } else { "auditor" };
+        let mut m = json!({
+            "peer_target": format!("127.0.0.1:{p}"),
+            "peer_id": Address::of(&identity.public()),
+            "identity_key": identity.public(),
+            "role": role,
+        });
+        if role == "validator" {
+            m["bls_key"] = json!(bls.public());
+            m["bls_pop"] = json!(bls.proof_of_possession());
+        }
+        members.push(m);
+    }
+    Ok(Secure { ca_dir, members })
+}
+
+/// Waits until every peer's REST answers for every channel.
     pub(crate) fn wait_ready(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         for (i, port) in self.ports.iter().enumerate() {
@@ -427,7 +529,12 @@ pub(crate) fn run(args: DemoArgs) -> Result<()> {
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let data_dir = data_dir.canonicalize()?;
     let base_port = 7100;
-    for p in [7100u16, 7200, 7300, 7400, 7102] {
+    let auditors = usize::from(args.secure);
+    let mut needed = vec![7100u16, 7200, 7300, 7400, 7102];
+    if args.secure {
+        needed.push(7500);
+    }
+    for p in needed {
         if !port_free(p) || !port_free(p + 1900) {
             bail!("port {p} or {} is in use: is another loopchain network running? Stop it first", p + 1900);
         }
@@ -444,7 +551,22 @@ pub(crate) fn run(args: DemoArgs) -> Result<()> {
     println!("  curl -s 'localhost:9300/api/v1/status/peer?channel=token_channel'");
     println!("  loopchain bench --duration 60      (load test against this network)");
     println!();
-    let net = Network::start(NetworkOptions { data_dir, base_port, peers: 4, radio_station: true, quiet: false })?;
+    if args.secure {
+        println!("secure mode: channel CA in {} (every gRPC link uses mutual TLS with its certificates); auditor node on 7500 (REST 9400)", data_dir.join("ca").display());
+        println!("  curl -s localhost:9400/api/v1/status/peer      (the auditor: follows both channels, never votes)");
+    } else {
+        println!("(dev mode: gRPC without TLS and development keys; `loopchain demo --secure` runs the network with a CA, mutual TLS and an auditor)");
+    }
+    println!();
+    let net = Network::start(NetworkOptions {
+        data_dir,
+        base_port,
+        peers: 4,
+        radio_station: true,
+        quiet: false,
+        secure: args.secure,
+        auditors,
+    })?;
     if let Err(e) = net.wait_ready(Duration::from_secs(60)) {
         let _ = net.stop();
         return Err(e);

@@ -5,20 +5,27 @@
 //! - `loopchain radiostation [-o FILE] [-p PORT]` runs the radio station (a plugin).
 //! - `loopchain demo` runs a radio station and 4 peers with two channels, with live progress.
 //! - `loopchain keygen [-p PORT | --out DIR]` writes a node's identity and BLS keys.
+//! - `loopchain ca init|issue|revoke` runs a channel CA: node certificates for mutual TLS, bound
+//!   to peer ids and keys, and the revocation list.
 //! - `loopchain bench ...` is the load tool: signed transactions through the batch API into
 //!   committed blocks, reporting committed tx/s.
 //! - `loopchain tx call|data|deploy ...` signs and sends one transaction.
 //! - `loopchain score new NAME` scaffolds a SCORE crate.
 //! - `loopchain proof verify --proof FILE --validators FILE` checks a finality proof.
 //! - `loopchain replay FILE` re-runs a recorded consensus log and checks every decision.
+//! - `loopchain logcollector [-p PORT] [--dir DIR]` gathers the structured events of every node
+//!   (`LOG_COLLECTOR_TARGET`) into files per node and channel, and answers queries over HTTP.
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
+mod ca;
 mod channels;
 mod consensus_libs;
 mod demo;
+mod events;
 mod keys;
+mod logcollector;
 mod peer;
 mod proof;
 mod radiostation;
@@ -65,6 +72,13 @@ enum Cmd {
     Proof(ProofCmd),
     /// Re-run a recorded consensus log (CONSENSUS_LOG=true) and check every decision.
     Replay(replay::ReplayArgs),
+    /// Log collector: receives the structured events of every node (LOG_COLLECTOR_TARGET) on
+    /// PORT (default 9500), writes them into rotating files per node and channel, and serves
+    /// GET /api/v1/events, /api/v1/events/tail (live) and /api/v1/nodes on the same port.
+    Logcollector(logcollector::LogCollectorArgs),
+    /// Channel CA: create it, issue node certificates bound to peer ids and keys, revoke.
+    #[command(subcommand)]
+    Ca(ca::CaCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +106,8 @@ fn main() -> ExitCode {
         Cmd::Score(ScoreCmd::New(args)) => score_new::run(args),
         Cmd::Proof(ProofCmd::Verify(args)) => proof::verify(args),
         Cmd::Replay(args) => replay::run(args),
+        Cmd::Ca(cmd) => ca::run(cmd),
+        Cmd::Logcollector(args) => logcollector::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

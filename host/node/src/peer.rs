@@ -7,6 +7,7 @@ use clap::Args;
 use lc_config::{Config, Overrides};
 use lc_crypto::bls::BlsKeypair;
 use lc_crypto::Keypair;
+use lc_tls::TlsMaterial;
 use lc_engine::{Channel, ChannelParams, PluginSchemes, Refusals, ScoreExecutor, ScoreRuntime};
 use lc_network::radio::Registered;
 use lc_network::{ChannelNet, LibrarySource, Links, Registry};
@@ -45,18 +46,6 @@ fn load_config(args: &PeerArgs) -> Result<(Config, Vec<String>)> {
     let user = lc_config::default_user_file();
     let loaded = lc_config::load(&lc_config::process_env, user.as_deref(), args.config.as_deref(), &overrides)?;
     Ok((loaded.config, loaded.warnings))
-}
-
-/// Logging for every long-running subcommand: `RUST_LOG` or LOG_LEVEL, JSON with LOG_JSON.
-pub(crate) fn init_logging(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if cfg.log_json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }
 
 fn channel_params(cfg: &Config, channel: &str) -> ChannelParams {
@@ -135,6 +124,7 @@ fn channel_source(
     rt: &tokio::runtime::Runtime,
     peer_id: &str,
     data_dir: &Path,
+    tls: Option<&TlsMaterial>,
 ) -> Result<(Source, Option<String>)> {
     let cache = data_dir.join("channel_infos.json");
     if !cfg.channel_manage_data_path.is_empty() {
@@ -148,7 +138,7 @@ fn channel_source(
     let attempts = if explicit { 5 } else { 1 };
     let mut last_err = String::new();
     for i in 0..attempts {
-        match rt.block_on(lc_network::radio::channel_infos(&rs, peer_id, &cfg.peer_target())) {
+        match rt.block_on(lc_network::radio::channel_infos(&rs, peer_id, &cfg.peer_target(), tls)) {
             Ok(json) => {
                 if let Err(e) = write_atomic(&cache, json.as_bytes()) {
                     warn!(path = %cache.display(), error = %e, "cannot cache the channel infos");
@@ -194,7 +184,7 @@ struct Running {
 
 pub(crate) fn run(args: PeerArgs) -> Result<()> {
     let (cfg, warnings) = load_config(&args)?;
-    init_logging(&cfg);
+    crate::events::init_logging(&cfg);
     for w in &warnings {
         warn!("{w}");
     }
@@ -211,9 +201,11 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
     if bls_generated {
         info!(bls_key = %own_bls.public(), path = %data_dir.join("keys").display(), "generated a new BLS consensus key");
     }
+    let tls = load_tls(&cfg)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("loopchain-io").build()?;
     let my_target = cfg.peer_target();
-    let (source, json) = channel_source(&cfg, &rt, &Address::of(&own_key.public()).to_string(), &data_dir)?;
+    let (source, json) =
+        channel_source(&cfg, &rt, &Address::of(&own_key.public()).to_string(), &data_dir, tls.as_ref())?;
 
     let (specs, key, bls) = match &json {
         None => {
@@ -225,7 +217,11 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
             );
             let def =
                 dev_channel(&cfg.loopchain_default_channel, &own_key.public(), &own_bls, &cfg.default_score_package);
-            let spec = channels::ChannelSpec { def, targets: vec![(peer_id.to_string(), my_target.clone())] };
+            let spec = channels::ChannelSpec {
+                def,
+                targets: vec![(peer_id.to_string(), my_target.clone())],
+                tx_allowed_signers: None,
+            };
             (vec![spec], own_key, own_bls)
         }
         Some(json) => {
@@ -258,6 +254,16 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
     };
     let peer_id = Address::of(&key.public()).to_string();
     info!(%peer_id, peer_target = %my_target, channels = specs.len(), "starting peer");
+    if let Some(t) = &tls {
+        let id = t.own_identity()?;
+        if id.peer_id.as_deref() != Some(peer_id.as_str()) {
+            bail!(
+                "GRPC_SSL_CERT {} is issued to peer {}, but this node is {peer_id}: issue its certificate from its own keys (`loopchain ca issue --keys DIR`)",
+                cfg.grpc_ssl_cert,
+                id.peer_id.as_deref().unwrap_or("none")
+            );
+        }
+    }
 
     let db: Arc<RocksDb> = Arc::new(
         RocksDb::open(
@@ -298,11 +304,14 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
     };
 
     let refusals = Arc::new(Refusals::default());
-    let links = Links::new(&peer_id, rt.handle().clone());
+    let links = Links::with_tls(&peer_id, rt.handle().clone(), tls.clone());
     schemes.set_fetcher(Arc::new(lc_network::PeerFetcher::consensus(Arc::clone(&links), rt.handle().clone())));
-    let net_registry = Registry::new(
+    let net_registry = Registry::with_security(
         &peer_id,
         Some(LibrarySource { scores: Arc::clone(&registry), consensus: Arc::clone(&consensus_registry) }),
+        tls.is_some(),
+        cfg.rate_limit_per_peer,
+        Arc::clone(&refusals),
     );
     let mut running: Vec<Running> = Vec::new();
     for spec in specs {
@@ -310,8 +319,10 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
         let store = ChannelStore::open(Arc::clone(&backend), &def.name)?;
         let runtime = ScoreRuntime::new(Arc::clone(&registry), &def.score, def.admins.clone());
         let (k, b) = copy_keys(&key, &bls)?;
-        let channel = Channel::open(channel_params(&cfg, &def.name), store, def, k, Some(b), schemes.clone())
+        let params = ChannelParams { tx_allowed_signers: spec.tx_allowed_signers.clone(), ..channel_params(&cfg, &def.name) };
+        let channel = Channel::open(params, store, def, k, Some(b), schemes.clone())
             .with_context(|| format!("opening channel {}", def.name))?;
+        channel.set_refusals(Arc::clone(&refusals));
         let others: Vec<(String, String)> = spec.targets.iter().filter(|(id, _)| *id != peer_id).cloned().collect();
         let net = ChannelNet::new(&def.name, Arc::clone(&links), &others).map_err(anyhow::Error::msg)?;
         channel.set_transport(net.clone());
@@ -353,6 +364,77 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
         max_body_bytes: cfg.rest_max_body_bytes,
         peer_id: peer_id.clone(),
         refusals: Arc::clone(&refusals),
+        // Dashboard and /metrics: every member (this node and its links' peers) with its role
+        // and weight in the current epoch.
+        members: running
+            .iter()
+            .map(|r| {
+                let es = r.channel.epoch_state();
+                let mut ids: Vec<(String, String)> =
+                    r.net.links().into_iter().map(|(id, link)| (id, link.target().to_owned())).collect();
+                ids.push((peer_id.clone(), my_target.clone()));
+                ids.sort();
+                let views = ids
+                    .into_iter()
+                    .map(|(id, target)| {
+                        let voting = es.voting.iter().find(|m| m.peer_id.to_string() == id);
+                        lc_rest::MemberView {
+                            role: if voting.is_some() { "validator" } else { "auditor" }.to_owned(),
+                            weight: voting.map_or(0, |m| m.weight),
+                            group: voting.and_then(|m| m.group.clone()),
+                            peer_id: id,
+                            target,
+                        }
+                    })
+                    .collect();
+                (r.channel.name().to_owned(), views)
+            })
+            .collect(),
+        link_status: {
+            let nets: std::collections::BTreeMap<String, Arc<ChannelNet>> =
+                running.iter().map(|r| (r.channel.name().to_owned(), Arc::clone(&r.net))).collect();
+            lc_rest::LinkStatusFn::new(move |channel, peer| {
+                let (_, link) = nets.get(channel)?.links().into_iter().find(|(id, _)| id == peer)?;
+                let s = &link.stats;
+                let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+                Some(lc_rest::LinkView {
+                    target: link.target().to_owned(),
+                    connected: s.connected.load(std::sync::atomic::Ordering::Relaxed),
+                    sent: load(&s.sent),
+                    dropped: load(&s.dropped),
+                    failures: load(&s.failures),
+                })
+            })
+        },
+        // The other members' heights (gRPC status, bounded in time): who answers is up.
+        peer_heights: {
+            let nets: std::collections::BTreeMap<String, Arc<ChannelNet>> =
+                running.iter().map(|r| (r.channel.name().to_owned(), Arc::clone(&r.net))).collect();
+            lc_rest::PeerHeightsFn::new(move |channel| -> lc_rest::HeightsFuture {
+                let links = nets.get(channel).map(|n| n.links()).unwrap_or_default();
+                let channel = channel.to_owned();
+                Box::pin(async move {
+                    let mut asks = tokio::task::JoinSet::new();
+                    for (id, link) in links {
+                        let mut client = link.client();
+                        let req = lc_network::proto::StatusRequest { channel: channel.clone() };
+                        asks.spawn(async move {
+                            (id, tokio::time::timeout(Duration::from_millis(800), client.get_status(req)).await)
+                        });
+                    }
+                    let mut heights = std::collections::BTreeMap::new();
+                    while let Some(done) = asks.join_next().await {
+                        if let Ok((id, Ok(Ok(reply)))) = done {
+                            heights.insert(id, reply.into_inner().block_height);
+                        }
+                    }
+                    heights
+                })
+            })
+        },
+        collector_target: cfg.log_collector_target.clone(),
+        extra_metrics: lc_rest::ExtraMetricsFn::default(),
+        rate_limit_per_client: cfg.rate_limit_per_client,
     });
 
     let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -367,9 +449,16 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
         info!(addr = %grpc_addr, "gRPC PeerService listening");
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut grpc_stop = stop_rx.clone();
-        let grpc = tokio::spawn(lc_network::serve(Arc::clone(&net_registry), grpc_listener, async move {
+        let grpc_done = async move {
             let _ = grpc_stop.wait_for(|s| *s).await;
-        }));
+        };
+        let grpc = match tls.clone() {
+            Some(t) => {
+                let reg = Arc::clone(&net_registry);
+                tokio::spawn(async move { lc_network::serve_tls(reg, grpc_listener, &t, grpc_done).await })
+            }
+            None => tokio::spawn(lc_network::serve(Arc::clone(&net_registry), grpc_listener, grpc_done)),
+        };
         for r in &running {
             let (ch, net, me) = (Arc::clone(&r.channel), Arc::clone(&r.net), peer_id.clone());
             let flag = Arc::clone(&stopping);
@@ -388,7 +477,7 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
                 .iter()
                 .map(|r| Registered { channel: Arc::clone(&r.channel), net: Arc::clone(&r.net) })
                 .collect();
-            tokio::spawn(lc_network::radio::keep_registered(rs, peer_id.clone(), my_target.clone(), regs));
+            tokio::spawn(lc_network::radio::keep_registered(rs, peer_id.clone(), my_target.clone(), regs, tls.clone()));
         }
         let rest = if cfg.enable_rest_service {
             let addr: SocketAddr = format!("{}:{}", cfg.rest_bind_ip, cfg.rest_port())
@@ -401,7 +490,7 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
             info!(%addr, "REST API v1 listening");
             let mut rest_stop = stop_rx.clone();
             Some(tokio::spawn(async move {
-                axum::serve(listener, lc_rest::router(state))
+                axum::serve(listener, lc_rest::router(state).into_make_service_with_connect_info::<SocketAddr>())
                     .with_graceful_shutdown(async move {
                         let _ = rest_stop.wait_for(|s| *s).await;
                     })
@@ -434,6 +523,25 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
     stopped?;
     info!("stopped cleanly");
     Ok(())
+}
+
+/// Loads the mTLS files when `GRPC_SSL_TYPE` is `mutual`; otherwise says loudly that gRPC runs
+/// without authentication.
+pub(crate) fn load_tls(cfg: &Config) -> Result<Option<TlsMaterial>> {
+    if !cfg.mutual_tls() {
+        warn!("INSECURE: gRPC runs without TLS (GRPC_SSL_TYPE=none): peer ids are not authenticated and traffic is not encrypted; dev and demo use only (see `loopchain ca`)");
+        return Ok(None);
+    }
+    let crl = (!cfg.grpc_ssl_crl.is_empty()).then(|| PathBuf::from(&cfg.grpc_ssl_crl));
+    let t = TlsMaterial::load(
+        Path::new(&cfg.grpc_ssl_ca_cert),
+        Path::new(&cfg.grpc_ssl_cert),
+        Path::new(&cfg.grpc_ssl_key),
+        crl.as_deref(),
+    )
+    .context("loading the mTLS files (GRPC_SSL_CA_CERT, GRPC_SSL_CERT, GRPC_SSL_KEY, GRPC_SSL_CRL)")?;
+    info!(ca = %cfg.grpc_ssl_ca_cert, cert = %cfg.grpc_ssl_cert, revocation_list = crl.is_some(), "gRPC uses mutual TLS");
+    Ok(Some(t))
 }
 
 /// Started by `loopchain demo` (or any supervisor that sets LOOPCHAIN_EXIT_WITH_PARENT): when the

@@ -151,7 +151,7 @@ fn print_events(handle: &mut RadioStationHandleBox) {
 /// Runs the radio station until SIGINT/SIGTERM.
 pub(crate) fn run(args: RadioStationArgs) -> Result<()> {
     let (cfg, warnings) = load_config(&args)?;
-    crate::peer::init_logging(&cfg);
+    crate::events::init_logging(&cfg);
     for w in &warnings {
         warn!("{w}");
     }
@@ -161,7 +161,22 @@ pub(crate) fn run(args: RadioStationArgs) -> Result<()> {
             cfg.port_radiostation, cfg.port_diff_rest_service_container
         )
     })?;
+    let tls = match crate::peer::load_tls(&cfg)? {
+        None => Value::Null,
+        Some(t) => {
+            let text = |b: &[u8], what: &str| {
+                String::from_utf8(b.to_vec()).with_context(|| format!("{what} is not UTF-8 PEM text"))
+            };
+            json!({
+                "ca_pem": text(&t.ca_pem, "GRPC_SSL_CA_CERT")?,
+                "cert_pem": text(&t.cert_pem, "GRPC_SSL_CERT")?,
+                "key_pem": text(&t.key_pem, "GRPC_SSL_KEY")?,
+                "crl_pem": text(&t.crl_pem, "GRPC_SSL_CRL")?,
+            })
+        }
+    };
     let plugin_config = json!({
+        "tls": tls,
         "port": cfg.port_radiostation,
         "rest_port": rest_port,
         "bind_ip": cfg.peer_bind_ip,

@@ -41,6 +41,7 @@ fn json_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>
         status: e.status(),
         code: if e.status() == StatusCode::PAYLOAD_TOO_LARGE { -107 } else { INVALID_PARAMS },
         message: format!("request body: {e}"),
+        admission: false,
     })?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(m)) => Ok(m),
@@ -55,7 +56,7 @@ fn admit_error(e: &AdmitError) -> ApiError {
         AdmitError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     };
-    ApiError { status, code: e.code(), message: e.to_string() }
+    ApiError { status, code: e.code(), message: e.to_string(), admission: true }
 }
 
 /// Runs admission (signature batches, storage reads) off the async workers.
@@ -121,7 +122,10 @@ pub(crate) async fn post_batch(State(state): State<Arc<ApiState>>, body: Result<
                 txs.push(tx);
                 slots.push(i);
             }
-            Err(e) => results[i] = json!({"response_code": "-107", "message": format!("invalid signed tx: {e}")}),
+            Err(e) => {
+                state.refusals.count(lc_engine::Reason::BadRequest);
+                results[i] = json!({"response_code": "-107", "message": format!("invalid signed tx: {e}")});
+            }
         }
     }
     let mut accepted = 0usize;
@@ -227,7 +231,11 @@ fn status_body(state: &ApiState, p: &Params) -> Result<(bool, Value), ApiError> 
     let ch = channel(state, p.get("channel").map(String::as_str))?;
     let s = ch.status();
     let online = s.halted.is_none();
-    Ok((online, status_json(ch.name(), &s, &Address::of(&ch.node_key()), &state.peer_target)))
+    let mut body = status_json(ch.name(), &s, &Address::of(&ch.node_key()), &state.peer_target);
+    if let Value::Object(m) = &mut body {
+        m.insert("refusals".to_owned(), json!(state.refusals.snapshot()));
+    }
+    Ok((online, body))
 }
 
 pub(crate) async fn status_peer(

@@ -13,25 +13,47 @@ pub(crate) struct ApiError {
     pub(crate) status: StatusCode,
     pub(crate) code: i32,
     pub(crate) message: String,
+    /// Set for transaction admission refusals (counted by the channel, not here).
+    pub(crate) admission: bool,
 }
 
 impl ApiError {
     pub(crate) fn bad_request(code: i32, message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code, message: message.into() }
+        Self { status: StatusCode::BAD_REQUEST, code, message: message.into(), admission: false }
     }
 
     pub(crate) fn not_found(code: i32, message: impl Into<String>) -> Self {
-        Self { status: StatusCode::NOT_FOUND, code, message: message.into() }
+        Self { status: StatusCode::NOT_FOUND, code, message: message.into(), admission: false }
     }
 
     pub(crate) fn internal(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::INTERNAL_SERVER_ERROR, code: -1, message: message.into() }
+        Self { status: StatusCode::INTERNAL_SERVER_ERROR, code: -1, message: message.into(), admission: false }
+    }
+}
+
+impl ApiError {
+    /// The refusal this error is counted as: malformed input (400), an oversize body (413) and
+    /// an unknown channel. Admission errors (codes -106..-109, -19) are counted by the channel.
+    fn reason(&self) -> Option<lc_engine::Reason> {
+        use lc_engine::Reason;
+        match self.status {
+            StatusCode::PAYLOAD_TOO_LARGE => Some(Reason::BodyTooLarge),
+            StatusCode::BAD_REQUEST if matches!(self.code, -6 | -107) && !self.admission => Some(Reason::BadRequest),
+            StatusCode::NOT_FOUND if self.message.starts_with("channel ") => Some(Reason::UnknownChannel),
+            _ => None,
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({"response_code": self.code.to_string(), "message": self.message}))).into_response()
+        let reason = self.reason();
+        let mut resp =
+            (self.status, Json(json!({"response_code": self.code.to_string(), "message": self.message}))).into_response();
+        if let Some(r) = reason {
+            resp.extensions_mut().insert(r);
+        }
+        resp
     }
 }
 

@@ -23,6 +23,18 @@ struct Raw {
     conf: Vec<Value>,
     #[serde(default)]
     default_channel: Option<String>,
+    #[serde(default)]
+    tls: Option<TlsRaw>,
+}
+
+/// Mutual TLS material, PEM text (the host reads the files).
+#[derive(Debug, Deserialize)]
+struct TlsRaw {
+    ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
+    #[serde(default)]
+    crl_pem: String,
 }
 
 fn default_port() -> u16 {
@@ -60,6 +72,9 @@ pub(crate) struct Settings {
     pub(crate) default_channel: String,
     pub(crate) heartbeat_timeout: Duration,
     pub(crate) conf: Vec<Value>,
+    /// Mutual TLS: every gRPC client needs a certificate of the channel CA, and a request's
+    /// peer id must be its certificate's. `None`: plain gRPC (dev mode).
+    pub(crate) tls: Option<lc_tls::TlsMaterial>,
 }
 
 /// Normalizes a peer target for comparison: `[local_ip]` → `127.0.0.1`, `localhost:` →
@@ -100,6 +115,19 @@ impl Settings {
         if data.is_empty() {
             return Err("radio station: channel_manage_data has no channel".to_owned());
         }
+        let tls = match raw.tls {
+            None => None,
+            Some(t) => {
+                let m = lc_tls::TlsMaterial {
+                    ca_pem: t.ca_pem.into_bytes(),
+                    cert_pem: t.cert_pem.into_bytes(),
+                    key_pem: t.key_pem.into_bytes(),
+                    crl_pem: t.crl_pem.into_bytes(),
+                };
+                m.server_config().map_err(|e| format!("radio station: tls: {e}"))?;
+                Some(m)
+            }
+        };
         let mut channels = BTreeMap::new();
         for (name, entry) in data {
             channels.insert(name.clone(), channel_def(&name, entry)?);
@@ -116,6 +144,7 @@ impl Settings {
             default_channel,
             heartbeat_timeout: Duration::from_millis(raw.heartbeat_timeout_ms),
             conf: raw.conf,
+            tls,
         })
     }
 }

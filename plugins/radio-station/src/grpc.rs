@@ -52,11 +52,48 @@ impl Drop for Slot {
     }
 }
 
+impl Service {
+    /// With mutual TLS, the request's claimed `peer_id` must be the one in the client's
+    /// certificate (the handshake already required a certificate of the channel CA).
+    fn authenticate<T>(&self, req: &Request<T>, peer_id: &str) -> Result<(), Status> {
+        if self.registry.settings.tls.is_none() {
+            return Ok(());
+        }
+        let cert = req
+            .peer_certs()
+            .and_then(|c| c.first().map(|d| lc_tls::CertIdentity::from_der(d)))
+            .transpose()
+            .map_err(|e| {
+                self.registry.count_refusal("malformed");
+                Status::unauthenticated(format!("client certificate: {e}"))
+            })?;
+        let Some(cert) = cert else {
+            self.registry.count_refusal("tls_handshake");
+            return Err(Status::unauthenticated("no client certificate"));
+        };
+        if cert.peer_id.as_deref() != Some(peer_id) {
+            self.registry.count_refusal("cert_peer_mismatch");
+            self.registry.log.push(format!(
+                "warn: refused a request claiming peer {} from a certificate of {}",
+                shown(peer_id),
+                cert.peer_id.as_deref().unwrap_or(&cert.common_name)
+            ));
+            return Err(Status::permission_denied(format!(
+                "claimed peer id {} is not the certificate's ({})",
+                shown(peer_id),
+                cert.peer_id.as_deref().unwrap_or("none")
+            )));
+        }
+        Ok(())
+    }
+}
+
 #[tonic::async_trait]
 impl RadioStation for Service {
     async fn connect_peer(&self, req: Request<ConnectPeerRequest>) -> Result<Response<ConnectPeerReply>, Status> {
+        required("peer_id", &req.get_ref().peer_id)?;
+        self.authenticate(&req, &req.get_ref().peer_id)?;
         let r = req.into_inner();
-        required("peer_id", &r.peer_id)?;
         required("peer_target", &r.peer_target)?;
         bounded("channel", &r.channel)?;
         bounded("group_id", &r.group_id)?;
@@ -67,6 +104,7 @@ impl RadioStation for Service {
             }
             Connect::Refused { status, message } => {
                 if status == code::FAIL_INVALID_PEER_TARGET {
+                    self.registry.count_refusal("invalid_peer_target");
                     self.registry.log.push(format!(
                         "warn: refused peer {} at {} for channel {channel}: not listed (ENABLE_CHANNEL_AUTH)",
                         shown(&r.peer_id),
@@ -97,6 +135,7 @@ impl RadioStation for Service {
     type SubscribeStream = ReceiverStream<Result<PeerEvent, Status>>;
 
     async fn subscribe(&self, req: Request<SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
+        self.authenticate(&req, &req.get_ref().peer_id)?;
         let r = req.into_inner();
         bounded("channel", &r.channel)?;
         bounded("peer_id", &r.peer_id)?;
@@ -150,6 +189,7 @@ impl RadioStation for Service {
         &self,
         req: Request<GetChannelInfosRequest>,
     ) -> Result<Response<GetChannelInfosReply>, Status> {
+        self.authenticate(&req, &req.get_ref().peer_id)?;
         let r = req.into_inner();
         bounded("peer_id", &r.peer_id)?;
         bounded("peer_target", &r.peer_target)?;
@@ -159,8 +199,9 @@ impl RadioStation for Service {
     }
 
     async fn heartbeat(&self, req: Request<HeartbeatRequest>) -> Result<Response<HeartbeatReply>, Status> {
+        required("peer_id", &req.get_ref().peer_id)?;
+        self.authenticate(&req, &req.get_ref().peer_id)?;
         let r = req.into_inner();
-        required("peer_id", &r.peer_id)?;
         bounded("peer_target", &r.peer_target)?;
         if r.heights.len() > MAX_HEIGHTS {
             return Err(Status::invalid_argument(format!(

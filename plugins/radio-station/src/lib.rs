@@ -9,7 +9,13 @@
 //! Configuration JSON (every key but `channel_manage_data` optional):
 //! `{"port":7102, "rest_port":9002, "bind_ip":"0.0.0.0", "enable_channel_auth":false,
 //!   "channel_manage_data":{<channel>:{"score_package":..,"peers":[{"peer_target":"ip:port"}]}},
-//!   "heartbeat_timeout_ms":6000, "default_channel":"<channel>", "conf":[{"name","value","type"}]}`
+//!   "heartbeat_timeout_ms":6000, "default_channel":"<channel>", "conf":[{"name","value","type"}],
+//!   "tls":{"ca_pem","cert_pem","key_pem","crl_pem"}}`
+//!
+//! With `tls` (PEM text; `loopchain radiostation` reads the `GRPC_SSL_*` files), gRPC requires a
+//! client certificate of the channel CA (not revoked), a request's `peer_id` must be the
+//! certificate's, and the REST status fan-out reaches peers over mutual TLS with the station's
+//! own certificate (`loopchain ca issue --role radiostation`).
 //!
 //! - gRPC `RadioStation` on `bind_ip:port`: `GetChannelInfos`, `ConnectPeer` (registration order
 //!   is 1-based and stable per peer id), `GetPeerList`, `Subscribe` (the current peers as JOIN
@@ -26,6 +32,7 @@
 
 mod config;
 mod grpc;
+mod metrics;
 mod rest;
 mod state;
 
@@ -156,14 +163,31 @@ async fn serve(
     let server = proto::radio_station_server::RadioStationServer::new(service)
         .max_decoding_message_size(grpc::MAX_REQUEST_BYTES);
     let mut grpc_stop = stop.clone();
-    let grpc_task = tokio::spawn(
-        tonic::transport::Server::builder()
-            .concurrency_limit_per_connection(256)
-            .add_service(server)
-            .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(grpc), async move {
-                stopped(&mut grpc_stop).await;
-            }),
-    );
+    let grpc_done = async move {
+        stopped(&mut grpc_stop).await;
+    };
+    let builder = tonic::transport::Server::builder().concurrency_limit_per_connection(256).add_service(server);
+    let tls_config = match registry.settings.tls.as_ref().map(|t| t.server_config()) {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => {
+            log(format!("warn: radio station: TLS configuration failed: {e}"));
+            return;
+        }
+    };
+    let grpc_task = match tls_config {
+        Some(config) => {
+            let reg = Arc::clone(&registry);
+            let on_refused: lc_tls::OnRefused = Arc::new(move |addr, reason| {
+                reg.count_refusal("tls_handshake");
+                reg.log.push(format!("warn: refused a gRPC connection from {addr}: TLS handshake failed: {reason}"));
+            });
+            tokio::spawn(builder.serve_with_incoming_shutdown(lc_tls::incoming(grpc, config, on_refused), grpc_done))
+        }
+        None => tokio::spawn(
+            builder.serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(grpc), grpc_done),
+        ),
+    };
     let mut rest_stop = stop.clone();
     let rest_task = tokio::spawn(
         axum::serve(rest, rest::router(Arc::clone(&registry)))

@@ -31,6 +31,7 @@ pub(crate) fn router(registry: Arc<Registry>) -> Router {
         .route("/api/v1/peer/status", get(peer_status))
         .route("/api/v1/peer/{*rest}", get(no_resource).post(no_resource))
         .route("/api/v1/conf", get(conf))
+        .route("/metrics", get(crate::metrics::get_metrics))
         .fallback(not_found)
         .with_state(registry)
 }
@@ -75,17 +76,21 @@ async fn peer_leader(State(registry): Shared, Query(params): Params) -> Response
 }
 
 /// One peer's status JSON object (from `PeerService.GetStatus`), or an offline marker.
-async fn fetch_status(target: &str, channel: &str) -> Map<String, Value> {
+async fn fetch_status(target: &str, channel: &str, tls: Option<&lc_tls::TlsMaterial>) -> Map<String, Value> {
     let offline = |why: &str| {
         let mut m = Map::new();
         m.insert("status".to_owned(), Value::String(format!("Service is offline: {why}")));
         m
     };
     let ask = async {
-        let endpoint = Endpoint::from_shared(format!("http://{target}"))
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{target}"))
             .map_err(|_| "bad target")?
             .connect_timeout(STATUS_TIMEOUT)
             .timeout(STATUS_TIMEOUT);
+        if let Some(t) = tls {
+            endpoint = endpoint.tls_config(t.client_config(lc_tls::target_host(target))).map_err(|_| "bad TLS")?;
+        }
         let ch = endpoint.connect().await.map_err(|_| "unreachable")?;
         let reply = PeerServiceClient::new(ch)
             .max_decoding_message_size(MAX_STATUS_BYTES)
@@ -117,12 +122,17 @@ fn claims_leader(status: &Map<String, Value>) -> bool {
 }
 
 /// Asks every target in parallel; results in registration order.
-async fn statuses(targets: Vec<Target>, channel: &str) -> Vec<(Target, Map<String, Value>)> {
+async fn statuses(
+    targets: Vec<Target>,
+    channel: &str,
+    tls: Option<&lc_tls::TlsMaterial>,
+) -> Vec<(Target, Map<String, Value>)> {
     let mut tasks = tokio::task::JoinSet::new();
     for (i, t) in targets.into_iter().enumerate() {
         let channel = channel.to_owned();
+        let tls = tls.cloned();
         tasks.spawn(async move {
-            let status = fetch_status(&t.target, &channel).await;
+            let status = fetch_status(&t.target, &channel, tls.as_ref()).await;
             (i, t, status)
         });
     }
@@ -140,7 +150,7 @@ async fn peer_status_list(State(registry): Shared, Query(params): Params) -> Res
     let channel = channel(&registry, &params).to_owned();
     let Some((targets, connected)) = registry.targets(&channel) else { return unknown_channel(&channel) };
     let registered = targets.len();
-    let results = statuses(targets, &channel).await;
+    let results = statuses(targets, &channel, registry.settings.tls.as_ref()).await;
     let leader = results.iter().find(|(_, s)| claims_leader(s)).map(|(t, _)| t.peer_id.clone());
     registry.set_leader_hint(&channel, leader);
     let list: Vec<Value> = results
@@ -174,7 +184,7 @@ async fn peer_status(State(registry): Shared, Query(params): Params) -> Response
     let Some(t) = targets.into_iter().find(|t| &t.peer_id == peer_id) else {
         return fail(code::FAIL, format!("no peer {} in channel {channel}", shown(peer_id)));
     };
-    let mut s = fetch_status(&t.target, &channel).await;
+    let mut s = fetch_status(&t.target, &channel, registry.settings.tls.as_ref()).await;
     s.insert("order".to_owned(), json!(t.order));
     s.insert("peer_id".to_owned(), json!(t.peer_id));
     Json(Value::Object(s)).into_response()

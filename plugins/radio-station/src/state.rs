@@ -168,13 +168,26 @@ pub(crate) struct Registry {
     pub(crate) settings: Settings,
     channels: Mutex<BTreeMap<String, ChannelState>>,
     pub(crate) log: EventLog,
+    /// Refused requests and connections by reason (`tls_handshake`, `cert_peer_mismatch`,
+    /// `invalid_peer_target`, `malformed`).
+    refused: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Registry {
     /// An empty registry over the configured channels.
     pub(crate) fn new(settings: Settings) -> Self {
         let channels = settings.channels.keys().map(|c| (c.clone(), ChannelState::new())).collect();
-        Self { settings, channels: Mutex::new(channels), log: EventLog::default() }
+        Self { settings, channels: Mutex::new(channels), log: EventLog::default(), refused: Mutex::new(BTreeMap::new()) }
+    }
+
+    /// Counts one refusal.
+    pub(crate) fn count_refusal(&self, reason: &'static str) {
+        *self.refused.lock().entry(reason).or_insert(0) += 1;
+    }
+
+    /// Refusals so far, by reason.
+    pub(crate) fn refusals(&self) -> BTreeMap<&'static str, u64> {
+        self.refused.lock().clone()
     }
 
     /// The channel a request means: its own name, or the default one when empty.

@@ -516,6 +516,16 @@ impl Channel {
     /// order. Refused transactions leave no trace.
     pub fn submit(&self, txs: Vec<Transaction>) -> Vec<Result<Hash, AdmitError>> {
         tracing::debug!(channel = %self.name, event = "CreateTx", txs = txs.len(), "client transactions received");
+        let results = self.submit_uncounted(txs);
+        if let Some(r) = self.refusals.read().as_ref() {
+            for e in results.iter().filter_map(|r| r.as_ref().err()) {
+                r.count(e.reason());
+            }
+        }
+        results
+    }
+
+    fn submit_uncounted(&self, txs: Vec<Transaction>) -> Vec<Result<Hash, AdmitError>> {
         let relay = self.relay.read().clone();
         match relay {
             None => self.admit(txs, None),

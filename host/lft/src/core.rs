@@ -453,7 +453,7 @@ impl Lft {
     /// The TC through which the current round was entered, if it was: the host keeps it (see
     /// [`Resume::last_tc`]).
     pub fn entry_tc(&self) -> Option<TcInfo> {
-        self.entry_tc.filter(|tc| tc.round + 1 == self.round)
+        self.entry_tc.filter(|tc| tc.round.saturating_add(1) == self.round)
     }
 
     /// The epoch.
@@ -471,7 +471,7 @@ impl Lft {
         let mut out = Vec::new();
         // After a restart: the round after the high QC, or the round voted last (a timeout follows)
         // — through the kept TC when that is how the node got there.
-        let r = (self.high_qc.round.max(self.round) + 1).max(self.last_voted_round);
+        let r = self.high_qc.round.max(self.round).saturating_add(1).max(self.last_voted_round);
         if let Some(tc) = self.resume_tc.take() {
             if self.check_tc(&tc).is_ok() {
                 self.advance(None, Some(tc), &mut out);
@@ -530,7 +530,7 @@ impl Lft {
             if b.parent != b.qc.block_hash {
                 return Err(Error::BadLink("parent is not the block its QC certifies"));
             }
-            if b.height != b.qc.height + 1 {
+            if b.height != b.qc.height.saturating_add(1) {
                 return Err(Error::BadLink("height is not parent height + 1"));
             }
         }
@@ -541,7 +541,7 @@ impl Lft {
             return Err(Error::UnknownVoter(b.proposer));
         }
         if let Some(tc) = &b.tc {
-            if tc.round + 1 != b.round {
+            if tc.round.saturating_add(1) != b.round {
                 return Err(Error::BadTc("TC is not of the previous round"));
             }
             self.check_tc(tc)?;
@@ -556,7 +556,7 @@ impl Lft {
         let raise = !(vote && self.faults.skip_high_qc_from_proposal);
         self.advance(raise.then_some(b.qc), b.tc, out);
         if !raise {
-            self.enter_round(b.qc.round + 1, None, out);
+            self.enter_round(b.qc.round.saturating_add(1), None, out);
         }
         if vote {
             let leader = self.epoch.proposer(b.round);
@@ -568,13 +568,13 @@ impl Lft {
             return Err(Error::ConflictsWithCommitted(b.hash));
         }
         let parent_known = b.parent == self.committed.block_hash || self.blocks.contains_key(&b.parent);
-        if b.height == self.committed.height + 1 && b.parent != self.committed.block_hash {
+        if b.height == self.committed.height.saturating_add(1) && b.parent != self.committed.block_hash {
             return Err(Error::ConflictsWithCommitted(b.hash));
         }
         if !parent_known {
             return Err(Error::UnknownParent(b.parent));
         }
-        if !self.faults.skip_parent_link_check && self.blocks.get(&b.parent).is_some_and(|p| p.height + 1 != b.height) {
+        if !self.faults.skip_parent_link_check && self.blocks.get(&b.parent).is_some_and(|p| p.height.saturating_add(1) != b.height) {
             return Err(Error::BadLink("height is not the parent block's height + 1"));
         }
         if let Some(last) = self.scheduled_end(&b.parent) {
@@ -610,8 +610,8 @@ impl Lft {
             return Err(Error::WrongRound { got: b.round, current: self.round });
         }
         // Safety rule.
-        let direct = b.qc.round + 1 == b.round;
-        let via_tc = b.tc.is_some_and(|tc| tc.round + 1 == b.round && b.qc.round >= tc.max_hqc_round);
+        let direct = b.qc.round.saturating_add(1) == b.round;
+        let via_tc = b.tc.is_some_and(|tc| tc.round.saturating_add(1) == b.round && b.qc.round >= tc.max_hqc_round);
         if !(direct || via_tc) {
             self.cast_timeout(TimeoutKind::None, out);
             return Err(Error::Unsafe {
@@ -650,7 +650,7 @@ impl Lft {
         if voter >= self.epoch.validators.len() {
             return Err(Error::UnknownVoter(voter));
         }
-        if round > self.round + ROUND_WINDOW {
+        if round > self.round.saturating_add(ROUND_WINDOW) {
             return Err(Error::TooFarAhead { got: round, current: self.round });
         }
         Ok(round >= self.round)
@@ -792,12 +792,12 @@ impl Lft {
         let mut target: Option<(Round, Option<TcInfo>)> = None;
         for q in qc.into_iter().chain(tc.map(|t| t.high_qc)) {
             if self.raise_qc(q, out) && q.round >= self.round {
-                target = Some((q.round + 1, None));
+                target = Some((q.round.saturating_add(1), None));
             }
         }
         if let Some(t) = tc {
-            if t.round >= self.round && target.is_none_or(|(r, _)| t.round + 1 > r) {
-                target = Some((t.round + 1, Some(t)));
+            if t.round >= self.round && target.is_none_or(|(r, _)| t.round.saturating_add(1) > r) {
+                target = Some((t.round.saturating_add(1), Some(t)));
             }
         }
         match target {
@@ -844,7 +844,7 @@ impl Lft {
     /// Commit rule: QC(B) with `B.qc.round == B.round − 1` commits B's parent and its ancestors.
     fn apply_commit_rule(&mut self, qc: QcInfo, out: &mut Vec<Output>) {
         let Some(b) = self.blocks.get(&qc.block_hash).copied() else { return };
-        let commits = if self.faults.literal_whitepaper_rules { true } else { b.qc.round + 1 == b.round };
+        let commits = if self.faults.literal_whitepaper_rules { true } else { b.qc.round.saturating_add(1) == b.round };
         if commits && b.parent != self.committed.block_hash {
             let better = self.commit_target.is_none_or(|(_, e)| e.round < qc.round);
             if better {
@@ -920,11 +920,11 @@ impl Lft {
         out.push(Output::StartTimer { timer: Timer::Propose, round, backoff: self.failures });
         if self.me == Some(leader) {
             let tc =
-                if self.high_qc.round + 1 == round { None } else { self.entry_tc.filter(|t| t.round + 1 == round) };
-            let height = self.high_qc.height + 1;
+                if self.high_qc.round.saturating_add(1) == round { None } else { self.entry_tc.filter(|t| t.round.saturating_add(1) == round) };
+            let height = self.high_qc.height.saturating_add(1);
             let empty = self.scheduled_end(&self.high_qc.block_hash).is_some_and(|l| height > l);
             // Without a QC of round − 1 or a TC of round − 1 the proposal would be refused.
-            if self.high_qc.round + 1 == round || tc.is_some() {
+            if self.high_qc.round.saturating_add(1) == round || tc.is_some() {
                 out.push(Output::Propose { round, height, parent: self.high_qc, tc, empty });
             }
         }

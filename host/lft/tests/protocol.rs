@@ -369,3 +369,17 @@ fn resume_re_enters_through_the_kept_tc() {
     assert!(out.contains(&Output::EnterRound { round: 3, leader: 3 }), "{out:?}");
     assert!(out.contains(&Output::Propose { round: 3, height: 2, parent: q1, tc: Some(tc2), empty: false }), "{out:?}");
 }
+
+/// Found by the `lft` fuzz target: certificates at the edge of the round space (which only a
+/// quorum could sign) must not overflow the core's round arithmetic.
+#[test]
+fn certificates_near_the_last_round_do_not_overflow() {
+    let mut lft = Lft::from_root(epoch(4), Some(0), GENESIS);
+    let _ = lft.start();
+    let _ = lft.handle(Input::Qc(qc(1, 1, Round::MAX)));
+    let mut lft = Lft::from_root(epoch(4), Some(0), GENESIS);
+    let _ = lft.start();
+    let _ = lft.handle(Input::Tc(TcInfo { round: Round::MAX - 1, max_hqc_round: 0, high_qc: GENESIS }));
+    let _ = lft.handle(vote(1, Round::MAX - 1, &block(1, 1, GENESIS, None)));
+    let _ = lft.handle(vote(2, 5, &block(1, 1, GENESIS, None)));
+}

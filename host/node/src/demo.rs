@@ -114,6 +114,75 @@ fn write_json(path: &Path, v: &Value) -> Result<()> {
     std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
 }
 
+/// What secure mode wrote: the CA and every node's member entry.
+struct Secure {
+    ca_dir: PathBuf,
+    members: Vec<Value>,
+}
+
+impl Secure {
+    /// Configuration keys every process shares.
+    fn common_config(&self) -> Vec<(&'static str, Value)> {
+        vec![
+            ("GRPC_SSL_TYPE", json!("mutual")),
+            ("GRPC_SSL_CA_CERT", json!(self.ca_dir.join(lc_tls::files::CA_CERT))),
+            ("GRPC_SSL_CRL", json!(self.ca_dir.join(lc_tls::files::CRL))),
+        ]
+    }
+}
+
+/// Secure mode's files: a channel CA (`dir/ca`, created once), every node's keys (generated at
+/// first start where `peer -p PORT` finds them) and certificate, the radio station's
+/// certificate; the first `validators` ports are validators, the rest auditors.
+fn secure_setup(dir: &Path, ports: &[u16], validators: usize) -> Result<Secure> {
+    let ca_dir = dir.join("ca");
+    let ca = if ca_dir.join(lc_tls::files::CA_KEY).exists() {
+        lc_tls::Ca::load(&ca_dir)?
+    } else {
+        let ca = lc_tls::Ca::create("loopchain demo", 3650)?;
+        ca.save(&ca_dir)?;
+        let crl = ca.crl(&[], 1, 30)?;
+        lc_tls::write_file(&ca_dir.join(lc_tls::files::CRL), crl.as_bytes(), false)?;
+        ca
+    };
+    let hosts = ["127.0.0.1".to_owned(), "localhost".to_owned()];
+    let issue = |subject: &lc_tls::Subject, out: &Path| -> Result<()> {
+        if out.join("node.pem").exists() && out.join("node.key").exists() {
+            return Ok(());
+        }
+        let issued = ca.issue(subject, &hosts, 365)?;
+        lc_tls::write_file(&out.join("node.pem"), issued.cert_pem.as_bytes(), false)?;
+        lc_tls::write_file(&out.join("node.key"), issued.key_pem.as_bytes(), true)?;
+        Ok(())
+    };
+    let rs_subject = lc_tls::Subject {
+        common_name: "loopchain radiostation".into(),
+        roles: vec![lc_tls::ROLE_RADIO_STATION.into()],
+        ..Default::default()
+    };
+    issue(&rs_subject, &ca_dir.join("radiostation"))?;
+    let mut members = Vec::new();
+    for (i, p) in ports.iter().enumerate() {
+        let node_dir = dir.join("nodes").join(p.to_string());
+        let (identity, _) = crate::keys::load_or_generate(&node_dir.join("keys").join("identity.key"))?;
+        let (bls, _) = crate::keys::load_or_generate_bls(&node_dir.join("keys").join("bls.key"))?;
+        issue(&crate::ca::node_subject(&identity, Some(&bls)), &node_dir.join("tls"))?;
+        let role = if i < validators { "validator" } else { "auditor" };
+        let mut m = json!({
+            "peer_target": format!("127.0.0.1:{p}"),
+            "peer_id": Address::of(&identity.public()),
+            "identity_key": identity.public(),
+            "role": role,
+        });
+        if role == "validator" {
+            m["bls_key"] = json!(bls.public());
+            m["bls_pop"] = json!(bls.proof_of_possession());
+        }
+        members.push(m);
+    }
+    Ok(Secure { ca_dir, members })
+}
+
 impl Network {
     /// Writes the network's files under `opts.data_dir` and starts its processes.
     pub(crate) fn start(opts: NetworkOptions) -> Result<Network> {
@@ -219,76 +288,7 @@ impl Network {
         Ok(Network { rest_urls, pids, children, ports, log_dir })
     }
 
-    /// What secure mode wrote: the CA and every node's member entry.
-struct Secure {
-    ca_dir: PathBuf,
-    members: Vec<Value>,
-}
-
-impl Secure {
-    /// Configuration keys every process shares.
-    fn common_config(&self) -> Vec<(&'static str, Value)> {
-        vec![
-            ("GRPC_SSL_TYPE", json!("mutual")),
-            ("GRPC_SSL_CA_CERT", json!(self.ca_dir.join(lc_tls::files::CA_CERT))),
-            ("GRPC_SSL_CRL", json!(self.ca_dir.join(lc_tls::files::CRL))),
-        ]
-    }
-}
-
-/// Secure mode's files: a channel CA (`dir/ca`, created once), every node's keys (generated at
-/// first start where `peer -p PORT` finds them) and certificate, the radio station's
-/// certificate; the first `validators` ports are validators, the rest auditors.
-fn secure_setup(dir: &Path, ports: &[u16], validators: usize) -> Result<Secure> {
-    let ca_dir = dir.join("ca");
-    let ca = if ca_dir.join(lc_tls::files::CA_KEY).exists() {
-        lc_tls::Ca::load(&ca_dir)?
-    } else {
-        let ca = lc_tls::Ca::create("loopchain demo", 3650)?;
-        ca.save(&ca_dir)?;
-        let crl = ca.crl(&[], 1, 30)?;
-        lc_tls::write_file(&ca_dir.join(lc_tls::files::CRL), crl.as_bytes(), false)?;
-        ca
-    };
-    let hosts = ["127.0.0.1".to_owned(), "localhost".to_owned()];
-    let issue = |subject: &lc_tls::Subject, out: &Path| -> Result<()> {
-        if out.join("node.pem").exists() && out.join("node.key").exists() {
-            return Ok(());
-        }
-        let issued = ca.issue(subject, &hosts, 365)?;
-        lc_tls::write_file(&out.join("node.pem"), issued.cert_pem.as_bytes(), false)?;
-        lc_tls::write_file(&out.join("node.key"), issued.key_pem.as_bytes(), true)?;
-        Ok(())
-    };
-    let rs_subject = lc_tls::Subject {
-        common_name: "loopchain radiostation".into(),
-        roles: vec![lc_tls::ROLE_RADIO_STATION.into()],
-        ..Default::default()
-    };
-    issue(&rs_subject, &ca_dir.join("radiostation"))?;
-    let mut members = Vec::new();
-    for (i, p) in ports.iter().enumerate() {
-        let node_dir = dir.join("nodes").join(p.to_string());
-        let (identity, _) = crate::keys::load_or_generate(&node_dir.join("keys").join("identity.key"))?;
-        let (bls, _) = crate::keys::load_or_generate_bls(&node_dir.join("keys").join("bls.key"))?;
-        issue(&crate::ca::node_subject(&identity, Some(&bls)), &node_dir.join("tls"))?;
-        let role = if i < validators { "validator" } else { "auditor" };
-        let mut m = json!({
-            "peer_target": format!("127.0.0.1:{p}"),
-            "peer_id": Address::of(&identity.public()),
-            "identity_key": identity.public(),
-            "role": role,
-        });
-        if role == "validator" {
-            m["bls_key"] = json!(bls.public());
-            m["bls_pop"] = json!(bls.proof_of_possession());
-        }
-        members.push(m);
-    }
-    Ok(Secure { ca_dir, members })
-}
-
-/// Waits until every peer's REST answers for every channel.
+    /// Waits until every peer's REST answers for every channel.
     pub(crate) fn wait_ready(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         for (i, port) in self.ports.iter().enumerate() {

@@ -264,7 +264,12 @@ fn mutual_tls_admission_and_an_auditor() {
             .await
             .expect("the auditor syncs channel A");
         let e = a
-            .block_sync(BlockSyncRequest { channel: B.into(), from_height: 1, max_blocks: 1, peer_id: auditor.peer_id() })
+            .block_sync(BlockSyncRequest {
+                channel: B.into(),
+                from_height: 1,
+                max_blocks: 1,
+                peer_id: auditor.peer_id(),
+            })
             .await
             .expect_err("non-member sync");
         assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e}");

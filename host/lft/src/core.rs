@@ -574,7 +574,9 @@ impl Lft {
         if !parent_known {
             return Err(Error::UnknownParent(b.parent));
         }
-        if !self.faults.skip_parent_link_check && self.blocks.get(&b.parent).is_some_and(|p| p.height.saturating_add(1) != b.height) {
+        if !self.faults.skip_parent_link_check
+            && self.blocks.get(&b.parent).is_some_and(|p| p.height.saturating_add(1) != b.height)
+        {
             return Err(Error::BadLink("height is not the parent block's height + 1"));
         }
         if let Some(last) = self.scheduled_end(&b.parent) {
@@ -919,8 +921,11 @@ impl Lft {
         out.push(Output::EnterRound { round, leader });
         out.push(Output::StartTimer { timer: Timer::Propose, round, backoff: self.failures });
         if self.me == Some(leader) {
-            let tc =
-                if self.high_qc.round.saturating_add(1) == round { None } else { self.entry_tc.filter(|t| t.round.saturating_add(1) == round) };
+            let tc = if self.high_qc.round.saturating_add(1) == round {
+                None
+            } else {
+                self.entry_tc.filter(|t| t.round.saturating_add(1) == round)
+            };
             let height = self.high_qc.height.saturating_add(1);
             let empty = self.scheduled_end(&self.high_qc.block_hash).is_some_and(|l| height > l);
             // Without a QC of round − 1 or a TC of round − 1 the proposal would be refused.

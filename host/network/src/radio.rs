@@ -7,10 +7,10 @@ use crate::net::ChannelNet;
 use crate::proto::radio_station_client::RadioStationClient;
 use crate::proto::{peer_event, ConnectPeerRequest, GetChannelInfosRequest, HeartbeatRequest, SubscribeRequest};
 use lc_engine::Channel;
+use lc_tls::TlsMaterial;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use lc_tls::TlsMaterial;
 use tonic::transport::Channel as GrpcChannel;
 use tracing::{debug, info, warn};
 

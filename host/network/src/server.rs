@@ -7,10 +7,10 @@ use crate::proto::{
 };
 use crate::{code, MAX_CONSENSUS_BATCH, MAX_LIBRARY_BYTES, MAX_MESSAGE_BYTES, MAX_TX_BATCH};
 use lc_engine::{Channel, Reason, Refusals};
-use lc_tls::CertIdentity;
-use lc_types::{Member, Role};
 use lc_plugin_host::{ConsensusRegistry, ScoreRegistry};
+use lc_tls::CertIdentity;
 use lc_types::{decode, ConsensusMsg, Hash, Transaction};
+use lc_types::{Member, Role};
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -167,7 +167,9 @@ impl Registry {
         let Some(member) = es.config.members.iter().find(|m| m.peer_id.to_string() == peer_id).cloned() else {
             return Err(self.refuse(
                 Reason::NonMember,
-                Status::permission_denied(format!("peer {peer_id:?} is not a member of channel {name:?} in this epoch")),
+                Status::permission_denied(format!(
+                    "peer {peer_id:?} is not a member of channel {name:?} in this epoch"
+                )),
             ));
         };
         if let Some(cert) = &caller.cert {

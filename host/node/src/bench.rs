@@ -161,7 +161,10 @@ fn run_spawned(args: &BenchArgs) -> Result<()> {
         base_port,
         peers: SPAWN_PEERS,
         radio_station: false,
-        quiet: true, secure: false, auditors: 0 })
+        quiet: true,
+        secure: false,
+        auditors: 0,
+    })
     .context("starting the network")?;
     let result = net.wait_ready(Duration::from_secs(120)).context("waiting for the network").and_then(|()| {
         let targets = net.rest_urls.clone();

@@ -125,7 +125,8 @@ fn read_identity(dir: &Path) -> Result<(Keypair, Option<BlsKeypair>)> {
     let id_path = dir.join("identity.key");
     let seed = std::fs::read_to_string(&id_path)
         .with_context(|| format!("reading {} (create keys with `loopchain keygen`)", id_path.display()))?;
-    let identity = Keypair::from_seed_hex(seed.trim()).with_context(|| format!("identity key {}", id_path.display()))?;
+    let identity =
+        Keypair::from_seed_hex(seed.trim()).with_context(|| format!("identity key {}", id_path.display()))?;
     let bls_path = dir.join("bls.key");
     let bls = match std::fs::read_to_string(&bls_path) {
         Ok(s) => {

@@ -190,8 +190,7 @@ impl Network {
         let dir = &opts.data_dir;
         let log_dir = dir.join("logs");
         std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
-        let ports: Vec<u16> =
-            (0..(opts.peers + opts.auditors) as u16).map(|i| opts.base_port + 100 * i).collect();
+        let ports: Vec<u16> = (0..(opts.peers + opts.auditors) as u16).map(|i| opts.base_port + 100 * i).collect();
         let channel_path = dir.join("channel_manage_data.json");
         let secure = if opts.secure { Some(secure_setup(dir, &ports, opts.peers)?) } else { None };
         write_json(&channel_path, &channel_file(&ports, secure.as_ref().map(|s| s.members.as_slice())))?;

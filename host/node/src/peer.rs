@@ -7,12 +7,12 @@ use clap::Args;
 use lc_config::{Config, Overrides};
 use lc_crypto::bls::BlsKeypair;
 use lc_crypto::Keypair;
-use lc_tls::TlsMaterial;
 use lc_engine::{Channel, ChannelParams, PluginSchemes, Refusals, ScoreExecutor, ScoreRuntime};
 use lc_network::radio::Registered;
 use lc_network::{ChannelNet, LibrarySource, Links, Registry};
 use lc_plugin_host::{ConsensusRegistry, ScoreRegistry};
 use lc_storage::{Backend, ChannelStore, RocksDb, StorageConfig};
+use lc_tls::TlsMaterial;
 use lc_types::{Address, ChannelDefinition, Member, Role};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -319,7 +319,8 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
         let store = ChannelStore::open(Arc::clone(&backend), &def.name)?;
         let runtime = ScoreRuntime::new(Arc::clone(&registry), &def.score, def.admins.clone());
         let (k, b) = copy_keys(&key, &bls)?;
-        let params = ChannelParams { tx_allowed_signers: spec.tx_allowed_signers.clone(), ..channel_params(&cfg, &def.name) };
+        let params =
+            ChannelParams { tx_allowed_signers: spec.tx_allowed_signers.clone(), ..channel_params(&cfg, &def.name) };
         let channel = Channel::open(params, store, def, k, Some(b), schemes.clone())
             .with_context(|| format!("opening channel {}", def.name))?;
         channel.set_refusals(Arc::clone(&refusals));
@@ -433,7 +434,29 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
             })
         },
         collector_target: cfg.log_collector_target.clone(),
-        extra_metrics: lc_rest::ExtraMetricsFn::default(),
+        // The log shipper's counters (when LOG_COLLECTOR_TARGET is set).
+        extra_metrics: match crate::events::shipper_stats() {
+            Some(stats) => lc_rest::ExtraMetricsFn::new(move || {
+                vec![
+                    lc_rest::ExtraCounter {
+                        name: "loopchain_log_events_shipped_total".into(),
+                        help: "Events shipped to the log collector.".into(),
+                        value: stats.shipped(),
+                    },
+                    lc_rest::ExtraCounter {
+                        name: "loopchain_log_events_dropped_total".into(),
+                        help: "Events dropped instead of shipped (queue full, collector unreachable).".into(),
+                        value: stats.dropped(),
+                    },
+                    lc_rest::ExtraCounter {
+                        name: "loopchain_log_ship_failed_requests_total".into(),
+                        help: "Failed deliveries to the log collector (errors, timeouts, non-2xx).".into(),
+                        value: stats.failed_requests.load(std::sync::atomic::Ordering::Relaxed),
+                    },
+                ]
+            }),
+            None => lc_rest::ExtraMetricsFn::default(),
+        },
         rate_limit_per_client: cfg.rate_limit_per_client,
     });
 

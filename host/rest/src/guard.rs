@@ -20,7 +20,8 @@ pub(crate) type ClientLimiter = governor::DefaultKeyedRateLimiter<IpAddr>;
 
 /// A limiter for `per_second` requests per client address; `None` when 0 (no limit).
 pub(crate) fn limiter(per_second: u32) -> Option<Arc<ClientLimiter>> {
-    std::num::NonZeroU32::new(per_second).map(|n| Arc::new(governor::RateLimiter::keyed(governor::Quota::per_second(n))))
+    std::num::NonZeroU32::new(per_second)
+        .map(|n| Arc::new(governor::RateLimiter::keyed(governor::Quota::per_second(n))))
 }
 
 /// The original's code for "too many requests" (`TPS_LIMIT_PER_SEC`, -19).

@@ -48,8 +48,8 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let reason = self.reason();
-        let mut resp =
-            (self.status, Json(json!({"response_code": self.code.to_string(), "message": self.message}))).into_response();
+        let mut resp = (self.status, Json(json!({"response_code": self.code.to_string(), "message": self.message})))
+            .into_response();
         if let Some(r) = reason {
             resp.extensions_mut().insert(r);
         }

@@ -59,14 +59,13 @@ impl Service {
         if self.registry.settings.tls.is_none() {
             return Ok(());
         }
-        let cert = req
-            .peer_certs()
-            .and_then(|c| c.first().map(|d| lc_tls::CertIdentity::from_der(d)))
-            .transpose()
-            .map_err(|e| {
-                self.registry.count_refusal("malformed");
-                Status::unauthenticated(format!("client certificate: {e}"))
-            })?;
+        let cert =
+            req.peer_certs().and_then(|c| c.first().map(|d| lc_tls::CertIdentity::from_der(d))).transpose().map_err(
+                |e| {
+                    self.registry.count_refusal("malformed");
+                    Status::unauthenticated(format!("client certificate: {e}"))
+                },
+            )?;
         let Some(cert) = cert else {
             self.registry.count_refusal("tls_handshake");
             return Err(Status::unauthenticated("no client certificate"));

@@ -177,7 +177,12 @@ impl Registry {
     /// An empty registry over the configured channels.
     pub(crate) fn new(settings: Settings) -> Self {
         let channels = settings.channels.keys().map(|c| (c.clone(), ChannelState::new())).collect();
-        Self { settings, channels: Mutex::new(channels), log: EventLog::default(), refused: Mutex::new(BTreeMap::new()) }
+        Self {
+            settings,
+            channels: Mutex::new(channels),
+            log: EventLog::default(),
+            refused: Mutex::new(BTreeMap::new()),
+        }
     }
 
     /// Counts one refusal.

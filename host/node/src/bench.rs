@@ -164,6 +164,7 @@ fn run_spawned(args: &BenchArgs) -> Result<()> {
         quiet: true,
         secure: false,
         auditors: 0,
+        collector_port: None,
     })
     .context("starting the network")?;
     let result = net.wait_ready(Duration::from_secs(120)).context("waiting for the network").and_then(|()| {

@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 const CHANNELS: [(&str, &str, &str); 2] =
     [("loopchain_default", "hello", "equal"), ("token_channel", "token", "weighted")];
 
+/// The demo's log collector (ingest and query API on one port).
+const DEMO_COLLECTOR_PORT: u16 = 9500;
+
 /// Flags of `loopchain demo`.
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
@@ -60,6 +63,8 @@ pub(crate) struct NetworkOptions {
     pub(crate) secure: bool,
     /// Auditor nodes (members of every channel that never vote), after the peers' ports.
     pub(crate) auditors: usize,
+    /// Start a log collector on this port (ingest and query API) and point every process at it.
+    pub(crate) collector_port: Option<u16>,
 }
 
 /// A running local network.
@@ -226,6 +231,21 @@ impl Network {
                 .spawn()
                 .with_context(|| format!("starting {}", exe.display()))
         };
+        let collector = opts.collector_port.map(|p| format!("127.0.0.1:{p}"));
+        if let Some(port) = opts.collector_port {
+            let args: Vec<String> = vec![
+                "logcollector".into(),
+                "-p".into(),
+                port.to_string(),
+                "--dir".into(),
+                dir.join("logcollector").display().to_string(),
+                "--bind".into(),
+                "127.0.0.1".into(),
+            ];
+            children.push(("logcollector".to_owned(), spawn(&args, "logcollector.log")?));
+            wait_port(port, Duration::from_secs(20))
+                .context("the log collector did not start (see logs/logcollector.log)")?;
+        }
         if opts.radio_station {
             let mut rs_config = json!({
                 "PORT_RADIOSTATION": rs_port,
@@ -239,6 +259,9 @@ impl Network {
                 }
                 rs_config["GRPC_SSL_CERT"] = json!(sec.ca_dir.join("radiostation").join("node.pem"));
                 rs_config["GRPC_SSL_KEY"] = json!(sec.ca_dir.join("radiostation").join("node.key"));
+            }
+            if let Some(c) = &collector {
+                rs_config["LOG_COLLECTOR_TARGET"] = json!(c);
             }
             let rs_path = dir.join("rs_config.json");
             write_json(&rs_path, &rs_config)?;
@@ -262,6 +285,10 @@ impl Network {
                 "-p".into(),
                 p.to_string(),
             ];
+            if let Some(c) = &collector {
+                args.push("--set".into());
+                args.push(format!("LOG_COLLECTOR_TARGET={c}"));
+            }
             if secure.is_some() {
                 let tls = dir.join("nodes").join(p.to_string()).join("tls");
                 args.push("--set".into());
@@ -529,7 +556,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<()> {
     let data_dir = data_dir.canonicalize()?;
     let base_port = 7100;
     let auditors = usize::from(args.secure);
-    let mut needed = vec![7100u16, 7200, 7300, 7400, 7102];
+    let mut needed = vec![7100u16, 7200, 7300, 7400, 7102, DEMO_COLLECTOR_PORT - 1900];
     if args.secure {
         needed.push(7500);
     }
@@ -550,6 +577,9 @@ pub(crate) fn run(args: DemoArgs) -> Result<()> {
     println!("  curl -s 'localhost:9300/api/v1/status/peer?channel=token_channel'");
     println!("  loopchain bench --duration 60      (load test against this network)");
     println!();
+    println!("dashboard:      http://127.0.0.1:9000/dashboard   (every peer serves one on its REST port)");
+    println!("log collector:  http://127.0.0.1:{DEMO_COLLECTOR_PORT}/api/v1/events?event=AddBlock&limit=20");
+    println!();
     if args.secure {
         println!("secure mode: channel CA in {} (every gRPC link uses mutual TLS with its certificates); auditor node on 7500 (REST 9400)", data_dir.join("ca").display());
         println!("  curl -s localhost:9400/api/v1/status/peer      (the auditor: follows both channels, never votes)");
@@ -565,6 +595,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<()> {
         quiet: false,
         secure: args.secure,
         auditors,
+        collector_port: Some(DEMO_COLLECTOR_PORT),
     })?;
     if let Err(e) = net.wait_ready(Duration::from_secs(60)) {
         let _ = net.stop();

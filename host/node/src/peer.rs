@@ -253,6 +253,7 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
         }
     };
     let peer_id = Address::of(&key.public()).to_string();
+    crate::events::set_node_identity(&peer_id, &my_target);
     info!(%peer_id, peer_target = %my_target, channels = specs.len(), "starting peer");
     if let Some(t) = &tls {
         let id = t.own_identity()?;
@@ -545,6 +546,7 @@ pub(crate) fn run(args: PeerArgs) -> Result<()> {
     served?;
     stopped?;
     info!("stopped cleanly");
+    crate::events::shutdown_logging();
     Ok(())
 }
 

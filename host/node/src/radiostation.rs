@@ -152,6 +152,7 @@ fn print_events(handle: &mut RadioStationHandleBox) {
 pub(crate) fn run(args: RadioStationArgs) -> Result<()> {
     let (cfg, warnings) = load_config(&args)?;
     crate::events::init_logging(&cfg);
+    crate::events::set_node_identity("radiostation", &format!("{}:{}", cfg.ip_local, cfg.port_radiostation));
     for w in &warnings {
         warn!("{w}");
     }
@@ -223,5 +224,6 @@ pub(crate) fn run(args: RadioStationArgs) -> Result<()> {
     handle.stop();
     print_events(&mut handle);
     info!("radio station stopped");
+    crate::events::shutdown_logging();
     Ok(())
 }

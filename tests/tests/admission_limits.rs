@@ -49,7 +49,7 @@ fn tps_limit_refuses_with_minus_19_and_counts() {
     let results = body["results"].as_array().expect("results");
     let refused = results.iter().filter(|r| r["response_code"] == "-19").count() as u64;
     let accepted = body["accepted"].as_u64().expect("accepted");
-    assert!(accepted >= 1 && accepted <= 10, "{accepted} accepted against a limit of 5/s: {body}");
+    assert!((1..=10).contains(&accepted), "{accepted} accepted against a limit of 5/s: {body}");
     assert_eq!(accepted + refused, 30, "{body}");
     assert_eq!(refusals(&node, "tx_tps_limit"), before + refused);
 }

@@ -166,8 +166,9 @@ impl Drop for Browser {
 }
 
 /// What the test reads from the page: the `data-*` state the dashboard exposes.
-const PAGE_STATE: &str = r#"(() => {
+const PAGE_STATE: &str = r##"(() => {
   const app = document.getElementById("app");
+  if (!app || !document.getElementById("events")) return JSON.stringify({ loading: true, channels: [] });
   const num = (v) => (v === undefined || v === "" ? null : Number(v));
   return JSON.stringify({
     updates: num(app.dataset.updates),
@@ -190,7 +191,7 @@ const PAGE_STATE: &str = r#"(() => {
       })),
     })),
   });
-})()"#;
+})()"##;
 
 fn channel<'a>(page: &'a Value, name: &str) -> Option<&'a Value> {
     page["channels"].as_array()?.iter().find(|c| c["name"] == name)
@@ -309,7 +310,8 @@ fn metrics_and_dashboard_on_a_live_network() {
     let t0 = Instant::now();
     let collector = fake_collector();
     let collector_set = format!("LOG_COLLECTOR_TARGET={collector}");
-    let sets = ["TIMEOUT_PROPOSE_MS=300", "TIMEOUT_VOTE_MS=300", "INTERVAL_BLOCKGENERATION=0.5", collector_set.as_str()];
+    let sets =
+        ["TIMEOUT_PROPOSE_MS=300", "TIMEOUT_VOTE_MS=300", "INTERVAL_BLOCKGENERATION=0.5", collector_set.as_str()];
     let mut c = Cluster::new(4, &[(A, &[0, 1, 2, 3]), (B, &[0, 1, 2, 3])], &sets);
     for i in 0..4 {
         c.start(i);
@@ -358,6 +360,10 @@ fn metrics_and_dashboard_on_a_live_network() {
     let refusals = samples.keys().filter(|k| k.starts_with("loopchain_refusals_total{reason=")).count();
     assert!(refusals >= 10, "every refusal reason is reported (zeros included): {refusals}");
     assert!(samples.contains_key("loopchain_refusals_total{reason=\"non_member\"}"));
+    // LOG_COLLECTOR_TARGET is set: the log shipper's counters are exported too.
+    for counter in ["loopchain_log_events_shipped_total", "loopchain_log_events_dropped_total"] {
+        assert!(samples.contains_key(counter), "{counter} is exported");
+    }
     eprintln!("metrics checked after {:.1} s", t0.elapsed().as_secs_f64());
 
     // ---- the dashboard in a browser ----
@@ -380,7 +386,7 @@ fn metrics_and_dashboard_on_a_live_network() {
         assert!(cv[0].as_u64() > Some(100) && cv[1].as_u64() > Some(100), "canvas has a size: {cv}");
     }
     assert!(page["legends"].as_u64() >= Some(2 * 3), "each chart has the x series and one per channel: {page}");
-    assert_eq!(page["eventNames"], json!(["AddBlock", "ScoreInvoke"]), "collector events are listed");
+    assert_eq!(page["eventNames"], json!(["ScoreInvoke", "AddBlock"]), "collector events, newest first");
     for ch in [A, B] {
         let blocks = channel(&page, ch).and_then(|c| c["blocks"].as_array().cloned()).expect("blocks");
         // Newest first, consecutive; every block below the tip lists a quorum (3 of 4) of signers.
@@ -394,7 +400,9 @@ fn metrics_and_dashboard_on_a_live_network() {
 
     // Heights advance in the open page (it polls; nothing reloads it).
     let page = wait_page(&mut browser, "heights advancing", LONG, |p| {
-        [A, B].iter().all(|ch| channel(p, ch).is_some_and(|c| c["height"].as_u64() >= c["first"].as_u64().map(|h| h + 2)))
+        [A, B]
+            .iter()
+            .all(|ch| channel(p, ch).is_some_and(|c| c["height"].as_u64() >= c["first"].as_u64().map(|h| h + 2)))
     });
     let updates_before = page["updates"].as_u64().expect("updates");
     eprintln!("dashboard live after {:.1} s: {}", t0.elapsed().as_secs_f64(), page["channels"]);
@@ -414,7 +422,8 @@ fn metrics_and_dashboard_on_a_live_network() {
         assert_eq!(up, 3, "{ch}: the other three stay up: {members:?}");
     }
     // The chain goes on with three of four, and the page follows it.
-    let before: Vec<u64> = [A, B].iter().map(|ch| channel(&page, ch).and_then(|c| c["height"].as_u64()).unwrap_or(0)).collect();
+    let before: Vec<u64> =
+        [A, B].iter().map(|ch| channel(&page, ch).and_then(|c| c["height"].as_u64()).unwrap_or(0)).collect();
     wait_page(&mut browser, "heights advancing with a peer down", LONG, |p| {
         [A, B].iter().zip(&before).all(|(ch, h)| channel(p, ch).is_some_and(|c| c["height"].as_u64() > Some(*h + 1)))
     });

@@ -44,7 +44,8 @@ fn collector_gathers_every_node_and_answers_queries_files_and_tail() {
     let mut collector = Collector::start(&dir.path().join("collector"), cport);
     let target = format!("LOG_COLLECTOR_TARGET=127.0.0.1:{cport}");
     let members: &[usize] = &[0, 1, 2];
-    let mut cluster = Cluster::new(3, &[("alpha", members), ("beta", members)], &[&target, "INTERVAL_BLOCKGENERATION=0.3"]);
+    let mut cluster =
+        Cluster::new(3, &[("alpha", members), ("beta", members)], &[&target, "INTERVAL_BLOCKGENERATION=0.3"]);
     for i in 0..3 {
         cluster.start(i);
     }
@@ -82,7 +83,8 @@ fn collector_gathers_every_node_and_answers_queries_files_and_tail() {
     // channel shows up once as AddBlock with its height and round.
     let (_, nodes) = collector.get("/api/v1/nodes");
     for (i, id) in ids.iter().enumerate() {
-        let n = list(&nodes).iter().find(|n| n["node"] == id.as_str()).unwrap_or_else(|| panic!("node {id} in {nodes}"));
+        let n =
+            list(&nodes).iter().find(|n| n["node"] == id.as_str()).unwrap_or_else(|| panic!("node {id} in {nodes}"));
         assert_eq!(text(n, "node_target"), format!("127.0.0.1:{}", cluster.ports[i]));
         assert!(n["events"].as_u64().is_some_and(|c| c > 0));
         assert!(n["last_ts_us"].as_u64().is_some_and(|ts| ts >= t.saturating_sub(60_000_000)));
@@ -99,7 +101,9 @@ fn collector_gathers_every_node_and_answers_queries_files_and_tail() {
             assert_eq!(distinct.len(), heights.len(), "{id} {ch}: each block once: {heights:?}");
             assert!((1..=5).all(|h| distinct.contains(&h)), "{id} {ch}: heights 1..=5 in {heights:?}");
             assert!(blocks.iter().all(|e| e["round"].is_u64() && e["fields"]["block"].is_string()), "{blocks:?}");
-            assert!(blocks.iter().all(|e| e["level"] == "INFO" && e["node_target"] == format!("127.0.0.1:{}", cluster.ports[i])));
+            assert!(blocks
+                .iter()
+                .all(|e| e["level"] == "INFO" && e["node_target"] == format!("127.0.0.1:{}", cluster.ports[i])));
         }
     }
     // Consensus events and node-wide events are there too.
@@ -120,7 +124,9 @@ fn collector_gathers_every_node_and_answers_queries_files_and_tail() {
     check(&collector, t, &full, "event=RoundStart,Candidate", 10_000, |e| {
         e["event"] == "RoundStart" || e["event"] == "Candidate"
     });
-    check(&collector, t, &full, "from_height=2&to_height=3", 10_000, |e| height(e).is_some_and(|h| (2..=3).contains(&h)));
+    check(&collector, t, &full, "from_height=2&to_height=3", 10_000, |e| {
+        height(e).is_some_and(|h| (2..=3).contains(&h))
+    });
     check(&collector, t, &full, "from_height=4", 10_000, |e| height(e).is_some_and(|h| h >= 4));
     let ts = |i: usize| full[i]["ts_us"].as_u64().expect("ts_us");
     let (since, until) = (ts(full.len() / 3), ts(2 * full.len() / 3));
@@ -131,7 +137,10 @@ fn collector_gathers_every_node_and_answers_queries_files_and_tail() {
     check(&collector, t, &full, "", 100, all);
     let one = &ids[1];
     check(&collector, t, &full, &format!("node={one}&channel=alpha&event=AddBlock&from_height=2"), 3, |e| {
-        e["node"] == one.as_str() && e["channel"] == "alpha" && e["event"] == "AddBlock" && height(e).is_some_and(|h| h >= 2)
+        e["node"] == one.as_str()
+            && e["channel"] == "alpha"
+            && e["event"] == "AddBlock"
+            && height(e).is_some_and(|h| h >= 2)
     });
     assert_eq!(events(&collector, "").len(), 100, "default limit");
     for bad in ["limit=0", "limit=10001", "from_height=x", "from_height=5&to_height=1", "heigth=3"] {
@@ -150,7 +159,11 @@ fn collector_gathers_every_node_and_answers_queries_files_and_tail() {
                 content.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect();
             assert!(!lines.is_empty(), "{}", path.display());
             let want_channel = file.strip_suffix(".jsonl").filter(|c| *c != "_node").unwrap_or("");
-            assert!(lines.iter().all(|e| e["node"] == id.as_str() && e["channel"] == want_channel), "{}", path.display());
+            assert!(
+                lines.iter().all(|e| e["node"] == id.as_str() && e["channel"] == want_channel),
+                "{}",
+                path.display()
+            );
         }
     }
 
@@ -176,14 +189,17 @@ fn collector_gathers_every_node_and_answers_queries_files_and_tail() {
     assert!(!data.is_empty(), "the tail delivered no event: {body:?}");
     assert!(body.contains("event: AddBlock\n") && body.contains("id: "), "{body}");
     for e in &data {
-        assert_eq!((e["node"].as_str(), e["event"].as_str(), e["channel"].as_str()), (Some(ids[0].as_str()), Some("AddBlock"), Some("alpha")));
+        assert_eq!(
+            (e["node"].as_str(), e["event"].as_str(), e["channel"].as_str()),
+            (Some(ids[0].as_str()), Some("AddBlock"), Some("alpha"))
+        );
         assert!(height(e).is_some_and(|h| h > before), "only events after the request: {e} (had {before})");
     }
     // Resuming after the last id gives the events that came after it, none twice.
     let last_id: u64 = body
         .lines()
-        .filter_map(|l| l.strip_prefix("id: "))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("id: "))
         .and_then(|s| s.trim().parse().ok())
         .expect("an id line");
     let (_, _, again) = collector.get_text(
@@ -262,7 +278,8 @@ fn a_dead_collector_costs_dropped_events_never_blocks() {
     let ports = spaced_ports(2);
     // Nothing listens on ports[1].
     let target = format!("LOG_COLLECTOR_TARGET=127.0.0.1:{}", ports[1]);
-    let node = Node::start(&dir.path().join("node"), ports[0], &[&target, "INTERVAL_BLOCKGENERATION=0.2", "LOG_JSON=true"]);
+    let node =
+        Node::start(&dir.path().join("node"), ports[0], &[&target, "INTERVAL_BLOCKGENERATION=0.2", "LOG_JSON=true"]);
     let start_height = node.progress().1;
     let deadline = Instant::now() + Duration::from_secs(60);
     while drop_reports(&node).is_empty() {

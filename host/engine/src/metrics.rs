@@ -432,8 +432,8 @@ mod tests {
         let m = ChannelMetrics::default();
         let seen = Hash([1; 32]);
         m.proposal_seen(seen, 1);
-        m.proposal_seen(Hash([2; 32]), 1); // a competing proposal at the same height
-        m.proposal_seen(Hash([3; 32]), 2);
+        m.proposal_seen(Hash([0xAA; 32]), 1); // a competing proposal at the same height
+        m.proposal_seen(Hash([2; 32]), 2);
         std::thread::sleep(Duration::from_millis(2));
         let t = m.commit_started(seen, &block(1, 3), None);
         m.commit_finished(t);

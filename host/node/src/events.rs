@@ -117,8 +117,6 @@ impl ShipperStats {
 }
 
 /// The shipper's counters, when `LOG_COLLECTOR_TARGET` is set (and logging is up).
-// Read by the metrics endpoint (#7), wired separately.
-#[allow(dead_code)]
 pub(crate) fn shipper_stats() -> Option<Arc<ShipperStats>> {
     SHIPPER.get().map(|s| Arc::clone(&s.stats))
 }
@@ -287,7 +285,10 @@ fn otlp_provider(endpoint: &str, target: &str) -> Result<opentelemetry_sdk::logs
         .with_service_name("loopchain")
         .with_attribute(opentelemetry::KeyValue::new("loopchain.node_target", target.to_owned()))
         .build();
-    Ok(opentelemetry_sdk::logs::SdkLoggerProvider::builder().with_resource(resource).with_batch_exporter(exporter).build())
+    Ok(opentelemetry_sdk::logs::SdkLoggerProvider::builder()
+        .with_resource(resource)
+        .with_batch_exporter(exporter)
+        .build())
 }
 
 // ---- capture: tracing event → record ------------------------------------------------------
@@ -505,12 +506,11 @@ fn cut(mut s: String, max: usize) -> String {
 }
 
 /// The event type of a record: the `event` field when it is a usable name, else `Error` for
-/// errors, else the first words of the message in CamelCase (up to a `:`), else the last part
+/// errors, else the first words of the message in CamelCase (up to a `:`, `;` or `(`), else the last part
 /// of the target.
 pub(crate) fn event_name(explicit: Option<&str>, level: &Level, message: &str, target: &str) -> String {
     if let Some(e) = explicit {
-        let clean: String =
-            e.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(EVENT_NAME_MAX).collect();
+        let clean: String = e.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(EVENT_NAME_MAX).collect();
         if !clean.is_empty() {
             return clean;
         }
@@ -518,7 +518,7 @@ pub(crate) fn event_name(explicit: Option<&str>, level: &Level, message: &str, t
     if *level == Level::ERROR {
         return "Error".into();
     }
-    let head = message.split(':').next().unwrap_or_default();
+    let head = message.split([':', ';', '(']).next().unwrap_or_default();
     let from_message = camel(head);
     if !from_message.is_empty() {
         return from_message;
@@ -564,7 +564,9 @@ impl Control {
     pub(crate) fn flush(&self, timeout: Duration) {
         let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
         let deadline = Instant::now() + timeout;
-        while self.done.load(Ordering::SeqCst) < ticket && !self.stopped.load(Ordering::SeqCst) && Instant::now() < deadline
+        while self.done.load(Ordering::SeqCst) < ticket
+            && !self.stopped.load(Ordering::SeqCst)
+            && Instant::now() < deadline
         {
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -788,7 +790,9 @@ async fn deliver(client: &reqwest::Client, url: &str, body: String) -> Delivery 
     let sent = client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body).send().await;
     match sent {
         Ok(resp) if resp.status().is_success() => Delivery::Accepted,
-        Ok(resp) if resp.status().is_client_error() && resp.status().as_u16() != 408 && resp.status().as_u16() != 429 => {
+        Ok(resp)
+            if resp.status().is_client_error() && resp.status().as_u16() != 408 && resp.status().as_u16() != 429 =>
+        {
             Delivery::Refused(resp.status().as_u16())
         }
         Ok(resp) => Delivery::Failed(format!("HTTP {}", resp.status())),
@@ -863,7 +867,10 @@ mod tests {
         assert_eq!(got[1].level, "WARN");
         assert_eq!(got[1].fields.get("peer"), Some(&Value::String("127.0.0.1:7100".into())));
         assert_eq!(got[2].event, "Error");
-        assert_eq!((got[3].event.as_str(), got[3].channel.as_str(), got[3].height), ("ChannelStarted", "beta", Some(12)));
+        assert_eq!(
+            (got[3].event.as_str(), got[3].channel.as_str(), got[3].height),
+            ("ChannelStarted", "beta", Some(12))
+        );
     }
 
     #[test]
@@ -884,7 +891,11 @@ mod tests {
         assert_eq!(n(Some("bad name!"), Level::INFO, "x"), "badname");
         assert_eq!(n(None, Level::ERROR, "whatever"), "Error");
         assert_eq!(n(None, Level::INFO, "parent process exited: stopping"), "ParentProcessExited");
-        assert_eq!(n(None, Level::INFO, "synced 12 committed blocks from the peer now"), "SyncedCommittedBlocksFromThe");
+        assert_eq!(n(None, Level::WARN, "cannot propose (parent missing)"), "CannotPropose");
+        assert_eq!(
+            n(None, Level::INFO, "synced 12 committed blocks from the peer now"),
+            "SyncedCommittedBlocksFromThe"
+        );
         assert_eq!(n(None, Level::DEBUG, ""), "Links");
         assert_eq!(n(Some(""), Level::INFO, "   "), "Links");
     }

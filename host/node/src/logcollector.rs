@@ -112,8 +112,7 @@ pub(crate) struct LogCollectorArgs {
 /// parent exits).
 pub(crate) fn run(args: LogCollectorArgs) -> Result<()> {
     let user = lc_config::default_user_file();
-    let loaded =
-        lc_config::load(&lc_config::process_env, user.as_deref(), None, &lc_config::Overrides::default())?;
+    let loaded = lc_config::load(&lc_config::process_env, user.as_deref(), None, &lc_config::Overrides::default())?;
     let mut cfg = loaded.config;
     // The collector never ships its own events (to itself or elsewhere).
     cfg.log_collector_target.clear();
@@ -290,7 +289,8 @@ impl Store {
         let r = &s.record;
         if !inner.nodes.contains_key(&r.node) && inner.nodes.len() >= MAX_NODES {
             // Forget the node silent for longest (its files stay).
-            let oldest = inner.nodes.iter().min_by_key(|(_, n)| (n.last_received_us, n.last_ts_us)).map(|(k, _)| k.clone());
+            let oldest =
+                inner.nodes.iter().min_by_key(|(_, n)| (n.last_received_us, n.last_ts_us)).map(|(k, _)| k.clone());
             if let Some(k) = oldest {
                 inner.nodes.remove(&k);
             }
@@ -566,11 +566,14 @@ fn check_record(r: &EventRecord) -> Result<(), String> {
 
 // ---- HTTP -------------------------------------------------------------------------------------
 
+/// Ingested batches on their way to the file writer.
+pub(crate) type WriterQueue = SyncSender<Vec<Arc<Stored>>>;
+
 /// Shared state of the HTTP handlers.
 #[derive(Debug)]
 pub(crate) struct App {
     store: Store,
-    writer: Mutex<Option<SyncSender<Vec<Arc<Stored>>>>>,
+    writer: Mutex<Option<WriterQueue>>,
     ingest_slots: Semaphore,
     tail_slots: Semaphore,
     stopping: watch::Receiver<bool>,
@@ -578,7 +581,7 @@ pub(crate) struct App {
 }
 
 impl App {
-    pub(crate) fn new(store: Store, writer: SyncSender<Vec<Arc<Stored>>>, stopping: watch::Receiver<bool>) -> Self {
+    pub(crate) fn new(store: Store, writer: WriterQueue, stopping: watch::Receiver<bool>) -> Self {
         Self {
             store,
             writer: Mutex::new(Some(writer)),
@@ -906,7 +909,7 @@ fn event_files(dir: &Path) -> Vec<EventFile> {
 /// be read.
 pub(crate) fn reload(dir: &Path, ring_max: usize) -> (Vec<EventRecord>, u64) {
     let mut files = event_files(dir);
-    files.sort_by(|a, b| b.modified.cmp(&a.modified));
+    files.sort_by_key(|f| std::cmp::Reverse(f.modified));
     let mut budget = RELOAD_TOTAL_BYTES;
     let mut records = Vec::new();
     let mut skipped = 0u64;
@@ -949,7 +952,7 @@ fn read_tail(path: &Path, size: u64, want: u64) -> std::io::Result<String> {
 
 /// The writer thread: appends each ingested batch to the files, in order; exits once every
 /// sender is gone and the queue is written.
-fn spawn_writer(mut files: Files) -> Result<(SyncSender<Vec<Arc<Stored>>>, std::thread::JoinHandle<()>)> {
+fn spawn_writer(mut files: Files) -> Result<(WriterQueue, std::thread::JoinHandle<()>)> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Arc<Stored>>>(WRITER_QUEUE);
     let handle = std::thread::Builder::new()
         .name("logcollector-files".into())
@@ -1084,7 +1087,8 @@ mod tests {
         assert_eq!(nodes[0]["last_events"][NODE_RECENT - 1]["ts_us"], 119);
 
         let store = Store::new(10_000);
-        let nodes: Vec<EventRecord> = (0..MAX_NODES as u64 + 5).map(|i| rec(&format!("n{i}"), "", "X", i, None)).collect();
+        let nodes: Vec<EventRecord> =
+            (0..MAX_NODES as u64 + 5).map(|i| rec(&format!("n{i}"), "", "X", i, None)).collect();
         store.ingest(nodes, |_| Ok::<(), ()>(())).expect("accepted");
         assert_eq!(store.nodes().as_array().map(Vec::len), Some(MAX_NODES));
     }
@@ -1136,7 +1140,8 @@ mod tests {
             let e = parse_batch(body.as_bytes()).expect_err(body);
             assert!(e.contains(why), "{body}: {e:?} should mention {why:?}");
         }
-        let second_bad = format!("[{},{}]", &good[1..good.len() - 1], r#"{"ts_us":1,"node":"a","event":"E","level":"x"}"#);
+        let second_bad =
+            format!("[{},{}]", &good[1..good.len() - 1], r#"{"ts_us":1,"node":"a","event":"E","level":"x"}"#);
         assert!(parse_batch(second_bad.as_bytes()).expect_err("bad").starts_with("record [1]"));
     }
 

@@ -13,6 +13,7 @@
   const POLL_MS = 1000;
   const EVENTS_EVERY = 3; // polls
   const MAX_POINTS = 300; // five minutes at one point a second
+  const TPS_WINDOW = 5; // tx/s is the rate over the last few polls (one block per poll is spiky)
   const COLORS = ["#2f5fd0", "#d9480f", "#2b8a3e", "#862e9c", "#c2255c", "#0b7285", "#5c940d", "#e67700"];
 
   const app = document.getElementById("app");
@@ -23,6 +24,7 @@
   // Series: shared x (seconds), per channel tx/s and latency (ms), all at most MAX_POINTS long.
   const series = { x: [], tps: {}, latency: {} };
   const previous = {}; // channel -> {t, total, finCount, finSum}
+  const totals = {}; // channel -> recent [t, committed_tx_total] (at most TPS_WINDOW + 1)
   const firstHeight = {};
   let channelNames = [];
   let charts = null;
@@ -137,8 +139,12 @@
       let tps = null;
       let latency = null;
       const fin = ch.finality || {};
-      if (prev && t > prev.t && ch.committed_tx_total >= prev.total) {
-        tps = (ch.committed_tx_total - prev.total) / (t - prev.t);
+      const recent = totals[name] || (totals[name] = []);
+      if (recent.length && ch.committed_tx_total < recent[recent.length - 1][1]) recent.length = 0; // restarted
+      recent.push([t, ch.committed_tx_total]);
+      while (recent.length > TPS_WINDOW + 1) recent.shift();
+      if (recent.length > 1 && t > recent[0][0]) {
+        tps = (ch.committed_tx_total - recent[0][1]) / (t - recent[0][0]);
       }
       if (prev && fin.count > prev.finCount) {
         latency = ((fin.sum_seconds - prev.finSum) / (fin.count - prev.finCount)) * 1000;

@@ -132,22 +132,29 @@ fn tip_certificate(ch: &Channel, tip: &BlockSummary) -> Option<QuorumCert> {
 /// after a restart) the stored commit evidence.
 pub(crate) fn latest_blocks(ch: &Channel, tip: u64) -> Vec<Value> {
     let from = tip.saturating_sub(DASHBOARD_BLOCKS - 1);
-    let recent: BTreeMap<u64, BlockSummary> =
-        ch.metrics.recent_blocks().into_iter().filter(|b| b.height >= from && b.height <= tip).map(|b| (b.height, b)).collect();
+    let recent: BTreeMap<u64, BlockSummary> = ch
+        .metrics
+        .recent_blocks()
+        .into_iter()
+        .filter(|b| b.height >= from && b.height <= tip)
+        .map(|b| (b.height, b))
+        .collect();
     let rows: Vec<BlockSummary> =
         (from..=tip).filter_map(|h| recent.get(&h).cloned().or_else(|| summary_from_store(ch, h))).collect();
     let mut epochs = EpochCache { ch, known: BTreeMap::new() };
     let mut out = Vec::with_capacity(rows.len());
     for (i, b) in rows.iter().enumerate() {
         let next = rows.get(i + 1).filter(|n| n.height == b.height + 1);
-        let qc = b
-            .certified_by
-            .clone()
-            .or_else(|| next.and_then(|n| n.carried_qc.clone()))
-            .or_else(|| if b.height == tip && b.height > 0 { tip_certificate(ch, b) } else { None });
-        let qc_json = qc.map(|q| {
-            json!({"epoch": q.epoch, "round": q.round, "height": q.height, "signers": signers(&q, &mut epochs)})
+        let qc = b.certified_by.clone().or_else(|| next.and_then(|n| n.carried_qc.clone())).or_else(|| {
+            if b.height == tip && b.height > 0 {
+                tip_certificate(ch, b)
+            } else {
+                None
+            }
         });
+        let qc_json = qc.map(
+            |q| json!({"epoch": q.epoch, "round": q.round, "height": q.height, "signers": signers(&q, &mut epochs)}),
+        );
         out.push(json!({
             "height": b.height,
             "hash": b.hash,
@@ -247,7 +254,10 @@ async fn channel_state(state: Arc<ApiState>, name: String, ch: Arc<Channel>) -> 
     let finality = m.finality();
     let failures: serde_json::Map<String, Value> =
         m.round_failures().into_iter().map(|(c, n)| (c.as_str().to_owned(), json!(n))).collect();
-    let score = state.scores.get(&name).map(|rt| json!({"calls": rt.score_stats().calls(), "failures": rt.score_stats().failures()}));
+    let score = state
+        .scores
+        .get(&name)
+        .map(|rt| json!({"calls": rt.score_stats().calls(), "failures": rt.score_stats().failures()}));
     json!({
         "name": name,
         "height": s.height,
@@ -330,14 +340,17 @@ async fn fetch_events(target: &str) -> Result<Vec<Value>, String> {
         },
         _ => return Err(format!("log collector {target}: answer is neither an array nor an object")),
     };
+    // The collector answers oldest first; the page lists the newest first.
     events.retain(Value::is_object);
+    events.reverse();
     events.truncate(MAX_EVENTS);
     Ok(events)
 }
 
 /// `GET /api/v1/dashboard/events`: `{"configured", "events": [...], "note"?, "error"?}`; the
 /// events are the collector's records (`ts_us, node, channel, event, level, height, round,
-/// message, fields`), at most [`MAX_EVENTS`].
+/// message, fields`), newest first, at most [`MAX_EVENTS`]. Without a collector, or when it
+/// cannot be reached, `events` is empty and `note` / `error` says why (HTTP 200 either way).
 pub(crate) async fn events(State(state): State<Arc<ApiState>>) -> Response {
     let target = state.collector_target.trim();
     if target.is_empty() {

@@ -30,10 +30,10 @@
 //! `/api/v1/status/peer`.
 #![warn(missing_docs)]
 
+mod dashboard;
 mod guard;
 mod handlers;
 mod json;
-mod dashboard;
 mod metrics;
 mod probes;
 

@@ -25,7 +25,8 @@
 //!   `heartbeat_timeout_ms` is marked disconnected and a LEAVE is published. Registration is
 //!   addresses and liveness only, never voting power.
 //! - REST on `bind_ip:rest_port`: `/api/v1/peer/list`, `/peer/leader`, `/peer/status-list`
-//!   (fans `PeerService.GetStatus` out to every registered peer), `/peer/status`, `/conf`.
+//!   (fans `PeerService.GetStatus` out to every registered peer), `/peer/status`, `/conf`, and
+//!   `/metrics` (Prometheus: registered and connected peers, reported heights, refusals).
 //!   A missing `channel` means `default_channel` (when it is one of the channels), else the first
 //!   channel by name.
 #![warn(missing_docs)]

@@ -180,4 +180,35 @@ mod tests {
         }
         assert!(t.contains("loopchain_radio_peer_status_age_seconds{channel=\"a\",peer_id=\"hx02\"}"), "{t}");
     }
+
+    #[test]
+    fn served_on_the_rest_port() {
+        use loopchain_plugin_api::discovery::RadioStation;
+        use std::io::{Read, Write};
+        let config = serde_json::json!({
+            "port": 0, "rest_port": 0, "bind_ip": "127.0.0.1", "channel_manage_data": {"a": {"peers": []}},
+        });
+        let mut station = crate::Station::start(&config.to_string()).expect("start");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut lines = Vec::new();
+        let rest = loop {
+            lines.extend(station.poll_events());
+            let addr = lines
+                .iter()
+                .find_map(|l| l.strip_prefix("radio station listening: ")?.split("REST ").nth(1)?.split(';').next());
+            if let Some(a) = addr {
+                break a.to_owned();
+            }
+            assert!(std::time::Instant::now() < deadline, "no listening line: {lines:?}");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let mut conn = std::net::TcpStream::connect(&rest).expect("connect");
+        conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: station\r\nConnection: close\r\n\r\n").expect("request");
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).expect("answer");
+        station.stop();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.to_ascii_lowercase().contains("content-type: application/openmetrics-text"), "{answer}");
+        assert!(answer.contains("loopchain_radio_registered_peers{channel=\"a\"} 0"), "{answer}");
+    }
 }

@@ -494,6 +494,9 @@ impl Channel {
     /// unsigned `POST /api/v1/transactions`).
     pub fn data_tx(&self, json: String) -> Result<Transaction, AdmitError> {
         if !self.params.allow_unsigned_data {
+            if let Some(r) = self.refusals.read().as_ref() {
+                r.count(crate::Reason::TxUnsigned);
+            }
             return Err(AdmitError::UnsignedDisabled);
         }
         Ok(self.sign_own(Payload::Data { json }))

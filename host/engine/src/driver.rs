@@ -1116,7 +1116,10 @@ impl<'a> Driver<'a> {
         if h.height <= self.lft.committed().height {
             return Err(Refusal::Ignore("at or below the committed height".into()));
         }
-        lc_crypto::verify_block_signature(block).map_err(|e| Refusal::Ignore(format!("proposer signature: {e}")))?;
+        if let Err(e) = lc_crypto::verify_block_signature(block) {
+            self.count_rejected();
+            return Err(Refusal::Ignore(format!("proposer signature: {e}")));
+        }
         // Certificates (verified) may move this node ahead even when the block is refused.
         if let Some(qc) = &h.qc {
             if let Err(e) = self.check_qc(qc) {
@@ -1260,6 +1263,9 @@ impl<'a> Driver<'a> {
         };
         let step = self.feed(input);
         if let Some(e) = &step.rejected {
+            if matches!(e, lc_lft::Error::Equivocation { .. }) {
+                self.count_rejected();
+            }
             debug!(channel = %self.ch.name, voter, error = %e, "vote refused by consensus");
         }
         self.process(step.outputs)

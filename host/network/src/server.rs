@@ -422,7 +422,7 @@ impl PeerService for PeerServer {
         let found = tokio::task::spawn_blocking(move || libs.read(&kind, &Hash(hash)))
             .await
             .map_err(|e| Status::internal(format!("library task failed: {e}")))?
-            .map_err(Status::invalid_argument)?;
+            .map_err(|e| self.reg.refuse(Reason::Malformed, Status::invalid_argument(e)))?;
         match found {
             Some(bytes) if bytes.len() <= MAX_LIBRARY_BYTES => {
                 Ok(Response::new(LibraryReply { response_code: code::SUCCESS, message: String::new(), library: bytes }))
@@ -439,18 +439,35 @@ impl PeerService for PeerServer {
     }
 }
 
+type HttpResponse = tonic::codegen::http::Response<tonic::body::Body>;
+
+/// Counts requests tonic refused before any handler ran because the message exceeds
+/// [`MAX_MESSAGE_BYTES`] (`OUT_OF_RANGE`, grpc-status 11, which the handlers never answer) as
+/// `oversize`.
+fn oversize_counter(refusals: Arc<Refusals>) -> impl Fn(HttpResponse) -> HttpResponse + Clone {
+    move |resp: HttpResponse| {
+        if resp.headers().get("grpc-status").is_some_and(|v| v.as_bytes() == b"11") {
+            refusals.count(Reason::Oversize);
+            info!(event = "Refused", reason = Reason::Oversize.as_str(), "gRPC message above the size limit refused");
+        }
+        resp
+    }
+}
+
 /// Serves `PeerService` on `listener` until `shutdown` resolves.
 pub async fn serve(
     reg: Arc<Registry>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
+    let oversize = oversize_counter(Arc::clone(&reg.refusals));
     let svc = PeerServiceServer::new(PeerServer::new(reg))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_LIBRARY_BYTES);
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
         .concurrency_limit_per_connection(64)
+        .layer(tower::util::MapResponseLayer::new(oversize))
         .add_service(svc)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
@@ -479,11 +496,13 @@ pub async fn serve_tls(
         tracing::warn!(remote = %addr, %reason, "refused a gRPC connection: TLS handshake failed");
     });
     let incoming = lc_tls::incoming(listener, config, on_refused);
+    let oversize = oversize_counter(Arc::clone(&reg.refusals));
     let svc = PeerServiceServer::new(PeerServer::new(reg))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_LIBRARY_BYTES);
     tonic::transport::Server::builder()
         .concurrency_limit_per_connection(64)
+        .layer(tower::util::MapResponseLayer::new(oversize))
         .add_service(svc)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages the build needs when they are missing (Debian/Ubuntu):
 #   g++ and pkg-config (RocksDB's C++), libclang-dev (bindgen for librocksdb-sys).
-#   chromium (headless, for the dashboard's browser test tests/tests/dashboard_e2e.rs).
+#   chromium (headless, for the dashboard's browser test tests/tests/dashboard_e2e.rs), only with
+#   --with-browser (the test suite passes it; the demo does not need a browser).
 # Protos (later) are compiled with the pure-Rust protox, so no protoc is needed.
 # Uses sudo -n when not root; fails with a clear message when it cannot install.
 set -euo pipefail
@@ -14,7 +15,9 @@ fi
 need=()
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ "${1:-}" = "--with-browser" ]; then
+    command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fi
 have_libclang() {
     if command -v dpkg >/dev/null 2>&1 && dpkg -s libclang-dev >/dev/null 2>&1; then return 0; fi
     compgen -G "/usr/lib/llvm-*/lib/libclang.so" >/dev/null || compgen -G "/usr/lib/*/libclang.so" >/dev/null

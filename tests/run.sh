@@ -16,7 +16,7 @@ stage() {
 total_start=$SECONDS
 
 stage prereqs
-bash .ci/prereqs.sh
+bash .ci/prereqs.sh --with-browser
 
 stage lint
 if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 2>&1; then

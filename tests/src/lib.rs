@@ -202,27 +202,30 @@ impl Node {
 
     /// Sends a signal and waits for the exit.
     pub fn signal_and_wait(&mut self, sig: i32) -> ExitStatus {
-        let mut c = self.child.take().expect("running");
-        // SAFETY-free: libc::kill on our own child's pid.
-        let rc = unsafe_kill(c.id() as i32, sig);
-        assert_eq!(rc, 0, "kill failed");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = c.try_wait().expect("wait") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = c.kill();
-                panic!("node did not exit within 30 s of signal {sig}; log:\n{}", self.logs());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let c = self.child.take().expect("running");
+        signal_and_wait(c, sig, "node", || self.logs())
     }
 
     /// Starts the same node again (same port, data, flags).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop the node first");
         self.spawn();
+    }
+}
+
+/// Sends `sig` to `c` and waits up to 30 s for it to exit (then SIGKILL and panic with `logs`).
+fn signal_and_wait(mut c: Child, sig: i32, what: &str, logs: impl Fn() -> String) -> ExitStatus {
+    assert_eq!(unsafe_kill(c.id() as i32, sig), 0, "kill failed");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = c.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = c.kill();
+            panic!("{what} did not exit within 30 s of signal {sig}; log:\n{}", logs());
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -722,19 +725,8 @@ impl Collector {
 
     /// SIGTERM and wait for the exit.
     pub fn stop(&mut self) -> ExitStatus {
-        let mut c = self.child.take().expect("running");
-        assert_eq!(unsafe_kill(c.id() as i32, libc::SIGTERM), 0, "kill failed");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = c.try_wait().expect("wait") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = c.kill();
-                panic!("logcollector did not exit within 30 s of SIGTERM; log:\n{}", self.logs());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let c = self.child.take().expect("running");
+        signal_and_wait(c, libc::SIGTERM, "logcollector", || self.logs())
     }
 
     /// Starts it again (same port and directory).

@@ -342,11 +342,19 @@ impl Network {
 
     /// The first child that exited, if any (a zombie until waited: /proc tells without reaping).
     fn exited(&self) -> Option<String> {
-        self.children.iter().find_map(|(name, c)| {
-            let stat = std::fs::read_to_string(format!("/proc/{}/stat", c.id())).ok()?;
-            let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next())?;
-            (state == "Z").then(|| name.clone())
-        })
+        self.exited_all().into_iter().next()
+    }
+
+    /// Every child that exited.
+    fn exited_all(&self) -> Vec<String> {
+        self.children
+            .iter()
+            .filter_map(|(name, c)| {
+                let stat = std::fs::read_to_string(format!("/proc/{}/stat", c.id())).ok()?;
+                let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next())?;
+                (state == "Z").then(|| name.clone())
+            })
+            .collect()
     }
 
     /// Stops every process (SIGTERM, then SIGKILL after 10 s), peers first.
@@ -628,8 +636,11 @@ pub(crate) fn run(args: DemoArgs) -> Result<()> {
                 r = &mut signal => { r?; break; }
                 _ = tick.tick() => {}
             }
-            if let Some(name) = net.exited() {
-                bail!("{name} exited unexpectedly; see {}", net.log_dir.display());
+            // A peer that dies (or is killed to watch the network cope) is shown as down; the
+            // rest of the network goes on. The demo ends only when every peer is gone.
+            let down = net.exited_all();
+            if down.iter().filter(|n| n.starts_with("peer ")).count() == net.ports.len() {
+                bail!("{} exited; see {}", down.join(", "), net.log_dir.display());
             }
             poll(&client, &net.rest_urls, &mut views).await;
             for ci in 0..2 {
@@ -647,7 +658,10 @@ pub(crate) fn run(args: DemoArgs) -> Result<()> {
                 let l = latency[ci].load(Ordering::Relaxed);
                 views[ci].latency_ms = (l > 0).then(|| l as f64 / 1000.0);
             }
-            let text = render(&views, &net.ports, started.elapsed(), tty);
+            let mut text = render(&views, &net.ports, started.elapsed(), tty);
+            if !down.is_empty() {
+                text.push_str(&format!("down: {} (see {})\n", down.join(", "), net.log_dir.display()));
+            }
             let mut out = std::io::stdout().lock();
             if tty {
                 if drawn_lines > 0 {
